@@ -1,0 +1,44 @@
+//! `tomato`: the one binary of ToMaTo-rs.
+//!
+//! Commands are thin: each turns flags into a call of a library crate and
+//! prints the result. Exit codes: 0 success, 1 the input has problems (each
+//! printed on its own line), 2 wrong usage.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod capabilities;
+mod topology;
+
+/// ToMaTo-rs: a network experimentation testbed.
+#[derive(Parser)]
+#[command(name = "tomato", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with topology files: validate, convert, plan.
+    #[command(subcommand)]
+    Topology(topology::TopologyCommand),
+    /// Show element and connection types with their attributes and actions.
+    Capabilities(capabilities::CapabilitiesArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Topology(cmd) => topology::run(cmd),
+        Command::Capabilities(args) => capabilities::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
