@@ -14,8 +14,9 @@ pub enum Place {
     Topology,
     /// An element.
     Element(ElementPath),
-    /// A connection, by its position in the file and the ends as written.
-    Connection(usize, String),
+    /// A connection, by the ends as written (and its position in the file,
+    /// where the ends are not known yet).
+    Connection(Option<usize>, String),
     /// A group of the file.
     Group(String),
     /// The defaults of one type in the file.
@@ -28,7 +29,8 @@ impl fmt::Display for Place {
             Place::File => f.write_str("file"),
             Place::Topology => f.write_str("topology"),
             Place::Element(p) => write!(f, "element {p}"),
-            Place::Connection(i, ends) => write!(f, "connection #{} ({ends})", i + 1),
+            Place::Connection(Some(i), ends) => write!(f, "connection #{} ({ends})", i + 1),
+            Place::Connection(None, ends) => write!(f, "connection {ends}"),
             Place::Group(g) => write!(f, "group {g}"),
             Place::Defaults(t) => write!(f, "defaults for {t}"),
         }

@@ -81,8 +81,8 @@ pub fn check_update(current: &Topology, states: &States, desired: &Topology) -> 
     }
 
     let old_ids: BTreeSet<_> = current.connections.iter().map(|c| c.ends.clone()).collect();
-    for (i, con) in current.connections.iter().enumerate() {
-        let place = Place::Connection(i, format!("{} -- {}", con.ends[0], con.ends[1]));
+    for con in &current.connections {
+        let place = Place::Connection(None, format!("{} -- {}", con.ends[0], con.ends[1]));
         let state = state_of(current, states, &con.id());
         match desired.connections.iter().find(|c| c.ends == con.ends) {
             None => {

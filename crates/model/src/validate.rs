@@ -132,9 +132,9 @@ pub fn validate(topology: &Topology) -> Vec<Problem> {
         check_children(element, &mut problems);
     }
 
-    let mut attached: BTreeMap<ElementPath, usize> = BTreeMap::new();
-    for (i, con) in topology.connections.iter().enumerate() {
-        let place = Place::Connection(i, format!("{} -- {}", con.ends[0], con.ends[1]));
+    let mut attached: BTreeMap<ElementPath, &ElementPath> = BTreeMap::new();
+    for con in &topology.connections {
+        let place = Place::Connection(None, format!("{} -- {}", con.ends[0], con.ends[1]));
         if con.kind.class != Class::Connection {
             problems.push(Problem::new(
                 place.clone(),
@@ -168,8 +168,9 @@ pub fn validate(topology: &Topology) -> Vec<Problem> {
                 )),
                 Some(el) => {
                     to_external |= el.kind.name == "external_network_endpoint";
-                    if let Some(first) = attached.insert(end.clone(), i) {
-                        problems.push(Problem::new(place.clone(), "between", format!("`{end}` is already connected by connection #{}; each interface or endpoint takes one connection", first + 1)));
+                    let other = if end == &con.ends[0] { &con.ends[1] } else { &con.ends[0] };
+                    if let Some(first) = attached.insert(end.clone(), other) {
+                        problems.push(Problem::new(place.clone(), "between", format!("`{end}` is already connected to `{first}`; each interface or endpoint takes one connection")));
                     }
                 }
             }

@@ -289,7 +289,7 @@ impl Resolver {
     }
 
     fn raw_connection(&mut self, index: usize, tree: &Tree) -> Option<RawConnection> {
-        let place = Place::Connection(index, "?".into());
+        let place = Place::Connection(Some(index), "?".into());
         let Some(entries) = tree.as_map() else {
             self.problem(place, "(connection)", format!("must be a map with `between` and attributes, not {tree}"));
             return None;
@@ -311,7 +311,7 @@ impl Resolver {
                 return None;
             }
         };
-        let place = Place::Connection(index, format!("{} -- {}", ends[0], ends[1]));
+        let place = Place::Connection(Some(index), format!("{} -- {}", ends[0], ends[1]));
         let mut kind = None;
         let mut attrs = Attrs::new();
         for (k, v) in entries {

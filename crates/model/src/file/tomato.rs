@@ -180,7 +180,7 @@ pub fn import(doc: &Value) -> Imported {
         let parent_id = id_text(rec.get("parent"));
         let Some(parent_path) = paths.get(&parent_id).cloned() else {
             out.problems.push(Problem::new(
-                Place::Element(ElementPath::top(id_text(rec.get("id")))),
+                Place::Element(ElementPath::top(format!("#{}", id_text(rec.get("id"))))),
                 "parent",
                 format!("names element {parent_id}, which is not a top-level element of the file"),
             ));
@@ -203,24 +203,21 @@ pub fn import(doc: &Value) -> Imported {
             .and_then(Value::as_array)
             .map(|a| a.iter().map(|v| id_text(Some(v))).collect())
             .unwrap_or_default();
-        let place = Place::Connection(i, ids.join(" -- "));
+        let place = Place::Connection(Some(i), ids.join(" -- "));
         if ids.len() != 2 {
             out.problems.push(Problem::new(place, "elements", "must list exactly two element ids"));
             continue;
         }
-        let ends: Vec<ElementPath> = ids
-            .iter()
-            .map(|id| {
-                paths.get(id).cloned().unwrap_or_else(|| {
-                    out.problems.push(Problem::new(
-                        place.clone(),
-                        "elements",
-                        format!("element id {id} is not in the file"),
-                    ));
-                    ElementPath::top(id)
-                })
-            })
-            .collect();
+        let missing: Vec<&str> = ids.iter().filter(|id| !paths.contains_key(*id)).map(String::as_str).collect();
+        if !missing.is_empty() {
+            out.problems.push(Problem::new(
+                place,
+                "elements",
+                format!("element id {} is not in the file", missing.join(", ")),
+            ));
+            continue;
+        }
+        let ends: Vec<ElementPath> = ids.iter().map(|id| paths[id].clone()).collect();
         let external =
             ends.iter().any(|e| out.topology.element(e).is_some_and(|el| el.kind.name == "external_network_endpoint"));
         let kind_name = match rec.get("type").and_then(Value::as_str) {
