@@ -174,3 +174,104 @@ fn check_child_change(
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file::{Format, load};
+
+    fn topology(text: &str) -> Topology {
+        let loaded = load(text, Some(Format::Yaml));
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        loaded.topology
+    }
+
+    fn all(top: &Topology, state: State) -> States {
+        let mut states: States = top.walk().map(|(p, _)| (ComponentId::Element(p), state)).collect();
+        states.extend(
+            top.connections.iter().map(|c| (c.id(), if state == State::Started { state } else { State::Created })),
+        );
+        states
+    }
+
+    const BASE: &str = "
+elements:
+  a: {type: container, template: busybox, interfaces: {eth0: {}}}
+  sw: {type: switch}
+connections:
+  - {between: [a.eth0, sw], delay_to: 10}
+";
+
+    #[test]
+    fn live_link_changes_and_client_data_pass_while_started() {
+        let current = topology(BASE);
+        let desired = topology(
+            &BASE
+                .replace("delay_to: 10", "delay_to: 50, lossratio_from: 2")
+                .replace("template: busybox,", "template: busybox, _pos: 1,"),
+        );
+        let changes = check_update(&current, &all(&current, State::Started), &desired).expect("allowed");
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(matches!(&changes[1], Change::ModifyConnection(_, attrs) if attrs.len() == 2));
+    }
+
+    #[test]
+    fn removed_attribute_returns_to_its_default() {
+        let current = topology(BASE);
+        let desired = topology(&BASE.replace(", delay_to: 10", ""));
+        let changes = check_update(&current, &all(&current, State::Started), &desired).expect("allowed");
+        assert_eq!(
+            changes,
+            [Change::ModifyConnection(
+                current.connections[0].ends.clone(),
+                [("delay_to".to_string(), serde_json::json!(0))].into()
+            )]
+        );
+    }
+
+    #[test]
+    fn state_bound_changes_are_refused_with_the_allowed_states() {
+        let current = topology(BASE);
+        let desired = topology(
+            &BASE
+                .replace(
+                    "template: busybox, interfaces: {eth0: {}}",
+                    "template: debian, interfaces: {eth0: {}, eth1: {}}",
+                )
+                .replace("sw: {type: switch}", "sw: {type: switch, mode: hub}"),
+        );
+        let problems = check_update(&current, &all(&current, State::Started), &desired).expect_err("refused");
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "element a: `template`: cannot change while started; writable in: created",
+                "element sw: `mode`: cannot change while started; writable in: created, prepared",
+                "element a.eth1: `children`: interfaces of `a` cannot be added or removed while it is started; allowed in: created, prepared",
+            ]
+        );
+        // Before the topology is prepared, all of it is allowed.
+        assert!(check_update(&current, &all(&current, State::Created), &desired).is_ok());
+    }
+
+    #[test]
+    fn kind_changes_and_running_removals_are_refused() {
+        let current = topology(BASE);
+        let desired = topology("elements:\n  a: {type: full}\n");
+        let problems = check_update(&current, &all(&current, State::Started), &desired).expect_err("refused");
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert!(
+            text.contains(
+                &"element a: `type`: cannot change from container to full; remove the element and add a new one"
+                    .to_string()
+            ),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"element sw: `(remove)`: cannot be removed while started; allowed in: created".to_string()),
+            "{text:?}"
+        );
+        // Connections may go while they run.
+        assert!(!text.iter().any(|t| t.starts_with("connection")), "{text:?}");
+    }
+}

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use crate::registry::{ChildRule, Class, Kind, Role};
 use crate::schema::{ActionSpec, AttrSpec, Pattern, REMOVE, ValueSchema};
 use crate::state::State::{self, Created, Prepared, Started};
 
@@ -263,4 +264,81 @@ pub fn link_actions() -> Vec<ActionSpec> {
         )
         .param("limitSize", ValueSchema::Int { min: 0, max: 1 << 40 }, false),
     ]
+}
+
+/// A node kind (container, full VM, device): created, prepared, started, with
+/// `ethN` interfaces of kind `interface`. Its ToMaTo name is its name.
+pub fn node_kind(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    description: &'static str,
+    rank: u8,
+    interface: &'static str,
+    attrs: Vec<AttrSpec>,
+    actions: Vec<ActionSpec>,
+) -> Kind {
+    Kind {
+        name,
+        tomato_name: name,
+        aliases,
+        description,
+        class: Class::Element,
+        role: Role::Node(rank),
+        parent: None,
+        children: Some(ChildRule {
+            kind: interface,
+            name_prefix: "eth",
+            file_key: "interfaces",
+            add_in: BEFORE_START.to_vec(),
+        }),
+        connectable: false,
+        states: ALWAYS.to_vec(),
+        attrs,
+        actions,
+        name_pattern: None,
+    }
+}
+
+/// An interface kind of node `parent`: follows its parent's state, named `ethN`.
+pub fn interface_kind(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    description: &'static str,
+    parent: &'static str,
+    attrs: Vec<AttrSpec>,
+) -> Kind {
+    Kind {
+        name,
+        tomato_name: name,
+        aliases,
+        description,
+        class: Class::Element,
+        role: Role::Child,
+        parent: Some(parent),
+        children: None,
+        connectable: true,
+        states: ALWAYS.to_vec(),
+        attrs,
+        actions: interface_actions(),
+        name_pattern: Some(interface_name_pattern()),
+    }
+}
+
+/// A connection kind with the link emulation and capture attributes.
+pub fn link_kind(name: &'static str, description: &'static str) -> Kind {
+    Kind {
+        name,
+        tomato_name: name,
+        aliases: &[],
+        description,
+        class: Class::Connection,
+        role: Role::Link,
+        parent: None,
+        children: None,
+        connectable: false,
+        states: vec![Created, Started],
+        attrs: link_attrs(),
+        actions: link_actions(),
+        name_pattern: None,
+    }
 }

@@ -6,9 +6,9 @@
 use serde_json::json;
 
 use super::common::*;
-use crate::registry::{ChildRule, Class, DuplicateKind, Kind, Registry, Role};
+use crate::registry::{DuplicateKind, Registry};
 use crate::schema::{ActionSpec, AttrSpec, Pattern, ValueSchema};
-use crate::state::State::{Created, Prepared, Started};
+use crate::state::State::{Prepared, Started};
 
 /// Registers `container` and `container_interface`.
 pub fn register(registry: &mut Registry) -> Result<(), DuplicateKind> {
@@ -46,26 +46,15 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateKind> {
         )
         .param("cmd", ValueSchema::Text { max_len: 65_536, pattern: None }, true),
     );
-    registry.add(Kind {
-        name: "container",
-        tomato_name: "container",
-        aliases: &["openvz", "lxc"],
-        description: "A Linux container: namespaces over a template's root filesystem, limited by its profile.",
-        class: Class::Element,
-        role: Role::Node(1),
-        parent: None,
-        children: Some(ChildRule {
-            kind: "container_interface",
-            name_prefix: "eth",
-            file_key: "interfaces",
-            add_in: vec![Created, Prepared],
-        }),
-        connectable: false,
-        states: vec![Created, Prepared, Started],
+    registry.add(node_kind(
+        "container",
+        &["openvz", "lxc"],
+        "A Linux container: namespaces over a template's root filesystem, limited by its profile.",
+        1,
+        "container_interface",
         attrs,
         actions,
-        name_pattern: None,
-    })?;
+    ))?;
 
     let mut attrs = interface_attrs();
     attrs.extend([
@@ -82,19 +71,11 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateKind> {
             .writable(ALWAYS)
             .about("Whether the interface asks for an address by DHCP."),
     ]);
-    registry.add(Kind {
-        name: "container_interface",
-        tomato_name: "container_interface",
-        aliases: &["openvz_interface", "lxc_interface"],
-        description: "A network interface (ethN) of a container.",
-        class: Class::Element,
-        role: Role::Child,
-        parent: Some("container"),
-        children: None,
-        connectable: true,
-        states: vec![Created, Prepared, Started],
+    registry.add(interface_kind(
+        "container_interface",
+        &["openvz_interface", "lxc_interface"],
+        "A network interface (ethN) of a container.",
+        "container",
         attrs,
-        actions: interface_actions(),
-        name_pattern: Some(interface_name_pattern()),
-    })
+    ))
 }

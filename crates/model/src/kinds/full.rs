@@ -6,9 +6,9 @@
 use serde_json::json;
 
 use super::common::*;
-use crate::registry::{ChildRule, Class, DuplicateKind, Kind, Registry, Role};
+use crate::registry::{DuplicateKind, Registry};
 use crate::schema::{AttrSpec, ValueSchema};
-use crate::state::State::{Created, Prepared, Started};
+use crate::state::State::Prepared;
 
 /// Keyboard layouts a VM console may use (ToMaTo's `kblang`).
 const KEYBOARD_LAYOUTS: &[&str] = &["en-us", "en-gb", "de", "fr", "ja"];
@@ -28,39 +28,20 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateKind> {
     ]);
     let mut actions = vm_actions();
     actions.extend(rextfv_actions(&[Prepared]));
-    registry.add(Kind {
-        name: "full",
-        tomato_name: "full",
-        aliases: &["kvmqm", "kvm"],
-        description: "A full virtual machine running its own kernel from a disk image.",
-        class: Class::Element,
-        role: Role::Node(0),
-        parent: None,
-        children: Some(ChildRule {
-            kind: "full_interface",
-            name_prefix: "eth",
-            file_key: "interfaces",
-            add_in: vec![Created, Prepared],
-        }),
-        connectable: false,
-        states: vec![Created, Prepared, Started],
+    registry.add(node_kind(
+        "full",
+        &["kvmqm", "kvm"],
+        "A full virtual machine running its own kernel from a disk image.",
+        0,
+        "full_interface",
         attrs,
         actions,
-        name_pattern: None,
-    })?;
-    registry.add(Kind {
-        name: "full_interface",
-        tomato_name: "full_interface",
-        aliases: &["kvmqm_interface", "kvm_interface"],
-        description: "A network interface (ethN, virtio) of a full VM.",
-        class: Class::Element,
-        role: Role::Child,
-        parent: Some("full"),
-        children: None,
-        connectable: true,
-        states: vec![Created, Prepared, Started],
-        attrs: interface_attrs(),
-        actions: interface_actions(),
-        name_pattern: Some(interface_name_pattern()),
-    })
+    ))?;
+    registry.add(interface_kind(
+        "full_interface",
+        &["kvmqm_interface", "kvm_interface"],
+        "A network interface (ethN, virtio) of a full VM.",
+        "full",
+        interface_attrs(),
+    ))
 }

@@ -6,9 +6,9 @@
 use serde_json::json;
 
 use super::common::*;
-use crate::registry::{ChildRule, Class, DuplicateKind, Kind, Registry, Role};
+use crate::registry::{DuplicateKind, Registry};
 use crate::schema::{ActionSpec, AttrSpec, ValueSchema};
-use crate::state::State::{Created, Prepared, Started};
+use crate::state::State::{Prepared, Started};
 
 /// Registers `repy` and `repy_interface`.
 pub fn register(registry: &mut Registry) -> Result<(), DuplicateKind> {
@@ -35,39 +35,14 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateKind> {
         &[Prepared, Started],
         None,
     ));
-    registry.add(Kind {
-        name: "repy",
-        tomato_name: "repy",
-        aliases: &[],
-        description: "A programmable device: a sandboxed script that handles the frames of its interfaces.",
-        class: Class::Element,
-        role: Role::Node(2),
-        parent: None,
-        children: Some(ChildRule {
-            kind: "repy_interface",
-            name_prefix: "eth",
-            file_key: "interfaces",
-            add_in: vec![Created, Prepared],
-        }),
-        connectable: false,
-        states: vec![Created, Prepared, Started],
+    registry.add(node_kind(
+        "repy",
+        &[],
+        "A programmable device: a sandboxed script that handles the frames of its interfaces.",
+        2,
+        "repy_interface",
         attrs,
         actions,
-        name_pattern: None,
-    })?;
-    registry.add(Kind {
-        name: "repy_interface",
-        tomato_name: "repy_interface",
-        aliases: &[],
-        description: "A port (ethN) of a programmable device.",
-        class: Class::Element,
-        role: Role::Child,
-        parent: Some("repy"),
-        children: None,
-        connectable: true,
-        states: vec![Created, Prepared, Started],
-        attrs: Vec::new(),
-        actions: interface_actions(),
-        name_pattern: Some(interface_name_pattern()),
-    })
+    ))?;
+    registry.add(interface_kind("repy_interface", &[], "A port (ethN) of a programmable device.", "repy", Vec::new()))
 }
