@@ -326,3 +326,76 @@ connections:
         ]
     );
 }
+
+/// Random documents: scalars, lists and maps with keys from the format's
+/// vocabulary, so the resolver's paths are reached, not just the parser's.
+fn arb_tree() -> impl Strategy<Value = file::Tree> {
+    use file::Tree;
+    let key = prop::sample::select(vec![
+        "name",
+        "type",
+        "elements",
+        "connections",
+        "groups",
+        "defaults",
+        "between",
+        "interfaces",
+        "endpoints",
+        "count",
+        "first",
+        "connect",
+        "link",
+        "container",
+        "switch",
+        "eth0",
+        "pc1",
+        "sw",
+        "delay_to",
+        "ram",
+        "file_information",
+        "version",
+        "topology",
+        "attrs",
+        "id",
+        "parent",
+        "_pos",
+        "{i}",
+        "x{i/0}",
+    ]);
+    let leaf = prop_oneof![
+        Just(Tree::Null),
+        any::<bool>().prop_map(Tree::Bool),
+        any::<i64>().prop_map(|n| Tree::Number(n.into())),
+        prop::sample::select(vec![
+            "container",
+            "switch",
+            "bridge",
+            "pc1.eth0",
+            "sw",
+            "h{i}",
+            "{i%0}",
+            "",
+            "10.0.0.1/24",
+            "-1"
+        ])
+        .prop_map(|s| Tree::Str(s.to_string())),
+    ];
+    leaf.prop_recursive(4, 64, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Tree::List),
+            prop::collection::vec((key.clone().prop_map(str::to_string), inner), 0..6).prop_map(Tree::Map),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn loading_never_panics(tree in arb_tree(), text in ".{0,200}") {
+        let yaml = yaml_serde::to_string(&tree).expect("trees serialize");
+        let _ = file::load(&yaml, Some(Format::Yaml));
+        let _ = file::load(&serde_json::to_string(&tree).expect("trees serialize"), Some(Format::Json));
+        let _ = file::load(&text, None);
+    }
+}
