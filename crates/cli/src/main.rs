@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod capabilities;
+mod dataplane;
 mod topology;
 
 /// ToMaTo-rs: a network experimentation testbed.
@@ -26,6 +27,9 @@ enum Command {
     Topology(topology::TopologyCommand),
     /// Show element and connection types with their attributes and actions.
     Capabilities(capabilities::CapabilitiesArgs),
+    /// Join existing interfaces with an emulated link or a switch (foreground).
+    #[command(subcommand)]
+    Dataplane(dataplane::DataplaneCommand),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Topology(cmd) => topology::run(cmd),
         Command::Capabilities(args) => capabilities::run(args),
+        Command::Dataplane(cmd) => dataplane::run(cmd),
     };
     match result {
         Ok(code) => code,

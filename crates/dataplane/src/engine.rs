@@ -1,0 +1,1025 @@
+//! The engine: one thread moving frames between ports through links and
+//! switches, and the handle that controls it.
+//!
+//! A link joins two ports through two [`netem::LinkDirection`]s; a switch
+//! joins N ports through a [`netem::Switch`]. The thread waits in epoll on
+//! every port's descriptor, a control eventfd and a timerfd armed at the
+//! earliest `poll_at()` of all links and switches, minus [`EngineConfig`]'s
+//! spin margin: the last stretch before a deadline is spun (polling ports
+//! meanwhile), because a timer wake-up here is late by tens of microseconds.
+//! Each turn of the loop handles its inputs, then sends every due departure,
+//! then sleeps until the next input or deadline (quinn's `ConnectionDriver`
+//! shape). Frames live in a preallocated [`Pool`]; a departure's token is its
+//! slot, and nothing is allocated per frame.
+//!
+//! Super-frames from veth (see `gso.rs`) pass a direction intact when it
+//! only delays (an unshaped wire carries the segments back to back anyway)
+//! and are segmented into real frames before any direction that shapes rate,
+//! limits size, or drops, duplicates, corrupts, jitters or reorders, since
+//! those act per real frame.
+//!
+//! Control ([`EngineHandle`]) goes through a channel plus an eventfd wake-up:
+//! adding and removing links and switches, live parameter changes (which
+//! keep frames in flight, see [`netem::LinkDirection::handle_params`]), and
+//! reading counters.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use netem::{
+    Count, Counters, DirectionParams, Egress, Fate, Forwarding, LinkDirection, ParamsError, ParamsUpdate, PortIdx,
+    PortVlan, Switch, SwitchConfig, SwitchCounters, SwitchError, SwitchMode, Tagging, Token, VlanId,
+};
+use thiserror::Error;
+
+use crate::gso;
+use crate::pool::Pool;
+use crate::port::{FrameMeta, NEEDS_CSUM, Port};
+use crate::sys::{self, Epoll, TimerFd};
+
+/// Frames received from one port per batch, and sent per `send_batch`.
+const BATCH: usize = 64;
+/// Batches taken from one port per wake-up before the others get a turn.
+const ROUNDS_PER_WAKE: usize = 4;
+/// Epoll key of the control eventfd.
+const KEY_CONTROL: u64 = u64::MAX;
+/// Epoll key of the timerfd.
+const KEY_TIMER: u64 = u64::MAX - 1;
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Frame buffers preallocated (each [`crate::pool::SLOT_SIZE`] bytes of
+    /// address space, resident only once touched).
+    pub pool_slots: usize,
+    /// How long before a deadline the thread stops sleeping and spins.
+    pub spin_nanos: u64,
+    /// Key of the switches' MAC table hash.
+    pub hash_key: u64,
+}
+
+impl EngineConfig {
+    /// 8192 slots (enough for a few gigabit-milliseconds in flight) and a
+    /// 50 µs spin.
+    pub fn standard() -> EngineConfig {
+        EngineConfig { pool_slots: 8192, spin_nanos: 50_000, hash_key: crate::attrs::fresh_seed() }
+    }
+}
+
+/// A link in an engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u32);
+
+/// A switch in an engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SwitchId(pub u32);
+
+/// One direction of a link: the first port given is A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Frames received on A, sent on B (the model's `*_from`).
+    AToB,
+    /// Frames received on B, sent on A (the model's `*_to`).
+    BToA,
+}
+
+/// What went wrong with a control request.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The engine thread is gone.
+    #[error("the engine has stopped")]
+    Stopped,
+    /// An unknown link id.
+    #[error("no link {0:?}")]
+    NoSuchLink(LinkId),
+    /// An unknown switch id.
+    #[error("no switch {0:?}")]
+    NoSuchSwitch(SwitchId),
+    /// Parameters out of range.
+    #[error("bad parameters: {0}")]
+    Params(#[from] ParamsError),
+    /// A switch port error.
+    #[error("switch: {0}")]
+    Switch(#[from] SwitchError),
+    /// A system call failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Totals of one port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// The port's name.
+    pub name: String,
+    /// Frames received (super-frames count once).
+    pub rx: Count,
+    /// Frames sent.
+    pub tx: Count,
+    /// Frames the port refused on send.
+    pub tx_dropped: u64,
+    /// Frames received while the pool was empty, and dropped.
+    pub rx_no_buffer: u64,
+}
+
+/// Totals and settings of one link.
+#[derive(Debug, Clone)]
+pub struct LinkStats {
+    /// The link.
+    pub id: LinkId,
+    /// Ports A and B.
+    pub ports: [PortStats; 2],
+    /// Parameters of A→B and B→A.
+    pub params: [DirectionParams; 2],
+    /// netem counters of A→B and B→A.
+    pub counters: [Counters; 2],
+    /// Super-frames cut into real frames, per direction.
+    pub segmented: [u64; 2],
+    /// Super-frames dropped because they could not be segmented.
+    pub gso_dropped: [u64; 2],
+    /// Heap bytes of the two directions' queues.
+    pub heap_bytes: usize,
+}
+
+/// Totals of one switch.
+#[derive(Debug, Clone)]
+pub struct SwitchStats {
+    /// The switch.
+    pub id: SwitchId,
+    /// Its ports, by port number.
+    pub ports: Vec<PortStats>,
+    /// The switch's own counters.
+    pub counters: SwitchCounters,
+    /// Heap bytes of the switch's table and port list.
+    pub heap_bytes: usize,
+}
+
+/// Everything an engine reports.
+#[derive(Debug, Clone)]
+pub struct EngineStats {
+    /// Links, by id.
+    pub links: Vec<LinkStats>,
+    /// Switches, by id.
+    pub switches: Vec<SwitchStats>,
+    /// Buffer slots in the pool.
+    pub pool_slots: usize,
+    /// Slots in use (frames held in links or being sent).
+    pub pool_in_use: usize,
+}
+
+enum Command {
+    AddLink { ports: [Box<dyn Port>; 2], params: [DirectionParams; 2], reply: Sender<Result<LinkId, EngineError>> },
+    RemoveLink { id: LinkId, reply: Sender<Result<LinkStats, EngineError>> },
+    SetParams { id: LinkId, direction: Direction, update: ParamsUpdate, reply: Sender<Result<(), EngineError>> },
+    AddSwitch { mode: SwitchMode, ports: Vec<Box<dyn Port>>, reply: Sender<Result<SwitchId, EngineError>> },
+    RemoveSwitch { id: SwitchId, reply: Sender<Result<SwitchStats, EngineError>> },
+    Stats { reply: Sender<EngineStats> },
+    Shutdown { reply: Sender<EngineStats> },
+}
+
+/// Controls a running engine from any thread. Dropping it stops the engine.
+pub struct EngineHandle {
+    commands: Sender<Command>,
+    wake: Arc<OwnedFd>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineHandle").finish_non_exhaustive()
+    }
+}
+
+impl EngineHandle {
+    /// Starts an engine thread with no links or switches.
+    pub fn spawn(config: EngineConfig) -> io::Result<EngineHandle> {
+        let wake = Arc::new(sys::eventfd()?);
+        let (commands, inbox) = mpsc::channel();
+        let mut engine = Engine::new(&config, Arc::clone(&wake), inbox)?;
+        let thread = std::thread::Builder::new().name("dataplane".into()).spawn(move || engine.run())?;
+        Ok(EngineHandle { commands, wake, thread: Some(thread) })
+    }
+
+    fn request<T>(&self, make: impl FnOnce(Sender<T>) -> Command) -> Result<T, EngineError> {
+        let (reply, answer) = mpsc::channel();
+        self.commands.send(make(reply)).map_err(|_| EngineError::Stopped)?;
+        sys::eventfd_signal(self.wake.as_raw_fd());
+        answer.recv().map_err(|_| EngineError::Stopped)
+    }
+
+    /// Joins ports `a` and `b` with a link of the given direction parameters.
+    pub fn add_link(
+        &self,
+        a: Box<dyn Port>,
+        b: Box<dyn Port>,
+        a_to_b: DirectionParams,
+        b_to_a: DirectionParams,
+    ) -> Result<LinkId, EngineError> {
+        self.request(|reply| Command::AddLink { ports: [a, b], params: [a_to_b, b_to_a], reply })?
+    }
+
+    /// Removes a link (frames in flight are dropped) and returns its totals;
+    /// its ports are closed.
+    pub fn remove_link(&self, id: LinkId) -> Result<LinkStats, EngineError> {
+        self.request(|reply| Command::RemoveLink { id, reply })?
+    }
+
+    /// Changes parameters of one direction of a running link; frames in
+    /// flight keep their schedule.
+    pub fn set_link_params(&self, id: LinkId, direction: Direction, update: ParamsUpdate) -> Result<(), EngineError> {
+        self.request(|reply| Command::SetParams { id, direction, update, reply })?
+    }
+
+    /// Joins `ports` with a learning switch or a hub; port `i` is number `i`,
+    /// an access port of VLAN 1.
+    pub fn add_switch(&self, mode: SwitchMode, ports: Vec<Box<dyn Port>>) -> Result<SwitchId, EngineError> {
+        self.request(|reply| Command::AddSwitch { mode, ports, reply })?
+    }
+
+    /// Removes a switch and returns its totals; its ports are closed.
+    pub fn remove_switch(&self, id: SwitchId) -> Result<SwitchStats, EngineError> {
+        self.request(|reply| Command::RemoveSwitch { id, reply })?
+    }
+
+    /// Current totals of everything in the engine.
+    pub fn stats(&self) -> Result<EngineStats, EngineError> {
+        self.request(|reply| Command::Stats { reply })
+    }
+
+    /// Stops the engine, closes every port and returns the final totals.
+    pub fn shutdown(mut self) -> Result<EngineStats, EngineError> {
+        let stats = self.request(|reply| Command::Shutdown { reply });
+        self.join()?;
+        stats
+    }
+
+    fn join(&mut self) -> Result<(), EngineError> {
+        match self.thread.take().map(JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(result)) => result.map_err(EngineError::Io),
+            Some(Err(_)) => Err(EngineError::Io(io::Error::other("the engine thread panicked"))),
+        }
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let (reply, _answer) = mpsc::channel();
+            let _ = self.commands.send(Command::Shutdown { reply });
+            sys::eventfd_signal(self.wake.as_raw_fd());
+            let _ = self.join();
+        }
+    }
+}
+
+/// Who a port belongs to.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Link { link: usize, side: usize },
+    Switch { switch: usize, idx: u16 },
+}
+
+struct PortEntry {
+    port: Box<dyn Port>,
+    owner: Owner,
+    stats: PortStats,
+    /// Slots queued for the next `send_batch`, capacity [`BATCH`].
+    txq: Vec<u32>,
+}
+
+struct LinkState {
+    /// Port slots of A and B.
+    ports: [usize; 2],
+    /// A→B and B→A.
+    dirs: [LinkDirection; 2],
+    /// Whether a direction needs real frames (see the module docs).
+    segment: [bool; 2],
+    segmented: [u64; 2],
+    gso_dropped: [u64; 2],
+}
+
+struct SwitchState {
+    switch: Switch,
+    ports: Vec<usize>,
+}
+
+/// Whether a direction acts per real frame, so super-frames must be cut.
+fn needs_real_frames(p: &DirectionParams) -> bool {
+    p.bandwidth_kbit != 0
+        || p.mtu != 0
+        || p.queue_frames != 0
+        || p.queue_bytes != 0
+        || p.jitter_ms != 0.0
+        || p.lossratio_percent != 0.0
+        || p.duplicate_percent != 0.0
+        || p.corrupt_percent != 0.0
+        || p.noise_bits_per_mbyte != 0.0
+        || p.reorder_percent != 0.0
+}
+
+/// Inserts `value` at the first free place of a slab and returns its index.
+fn slab_insert<T>(slab: &mut Vec<Option<T>>, value: T) -> usize {
+    match slab.iter().position(Option::is_none) {
+        Some(i) => {
+            slab[i] = Some(value);
+            i
+        }
+        None => {
+            slab.push(Some(value));
+            slab.len() - 1
+        }
+    }
+}
+
+/// The engine thread's state.
+struct Engine {
+    epoll: Epoll,
+    timer: TimerFd,
+    timer_armed_at: u64,
+    wake: Arc<OwnedFd>,
+    inbox: Receiver<Command>,
+    pool: Pool,
+    spin_nanos: u64,
+    hash_key: u64,
+    ports: Vec<Option<PortEntry>>,
+    links: Vec<Option<LinkState>>,
+    switches: Vec<Option<SwitchState>>,
+    /// Reused copy of a switch decision.
+    egress: Vec<Egress>,
+    /// The same with engine port slots.
+    fanout: Vec<(usize, Tagging)>,
+    /// Scratch buffer to drain a port when the pool is empty.
+    drain: Vec<u8>,
+}
+
+/// What woke the loop, decoded from an epoll key.
+enum Wake {
+    Control,
+    Timer,
+    Port(usize),
+}
+
+impl Wake {
+    fn from_key(key: u64) -> Wake {
+        match key {
+            KEY_CONTROL => Wake::Control,
+            KEY_TIMER => Wake::Timer,
+            port => Wake::Port(port as usize),
+        }
+    }
+}
+
+impl Engine {
+    fn new(config: &EngineConfig, wake: Arc<OwnedFd>, inbox: Receiver<Command>) -> io::Result<Engine> {
+        let epoll = Epoll::new()?;
+        let timer = TimerFd::new()?;
+        epoll.add(wake.as_raw_fd(), KEY_CONTROL)?;
+        epoll.add(timer.raw(), KEY_TIMER)?;
+        Ok(Engine {
+            epoll,
+            timer,
+            timer_armed_at: 0,
+            wake,
+            inbox,
+            pool: Pool::new(config.pool_slots),
+            spin_nanos: config.spin_nanos,
+            hash_key: config.hash_key,
+            ports: Vec::new(),
+            links: Vec::new(),
+            switches: Vec::new(),
+            egress: Vec::with_capacity(64),
+            fanout: Vec::with_capacity(64),
+            drain: vec![0u8; crate::pool::SLOT_SIZE],
+        })
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        sys::set_timer_slack_ns(1);
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        loop {
+            let now = sys::now_nanos();
+            let timeout = match self.next_deadline() {
+                None => -1,
+                Some(at) if at <= now + self.spin_nanos => 0,
+                Some(at) => {
+                    let wake_at = at - self.spin_nanos;
+                    if wake_at != self.timer_armed_at {
+                        self.timer.arm_at(wake_at)?;
+                        self.timer_armed_at = wake_at;
+                    }
+                    -1
+                }
+            };
+            let n = self.epoll.wait(&mut events, timeout)?;
+            for event in &events[..n] {
+                match Wake::from_key(event.u64) {
+                    Wake::Control => {
+                        sys::eventfd_clear(self.wake.as_raw_fd());
+                        if self.handle_commands() {
+                            return Ok(());
+                        }
+                    }
+                    Wake::Timer => {
+                        sys::eventfd_clear(self.timer.raw());
+                        self.timer_armed_at = 0;
+                    }
+                    Wake::Port(id) => self.handle_port_readable(id),
+                }
+            }
+            self.poll_egress(sys::now());
+        }
+    }
+
+    /// The earliest deadline of any link direction or switch, in ns.
+    fn next_deadline(&self) -> Option<u64> {
+        let links = self.links.iter().flatten().flat_map(|l| l.dirs.iter().filter_map(LinkDirection::poll_at));
+        let switches = self.switches.iter().flatten().filter_map(|s| s.switch.poll_at());
+        links.chain(switches).min().map(netem::Instant::total_nanos)
+    }
+
+    /// Drains the control channel; true on shutdown.
+    fn handle_commands(&mut self) -> bool {
+        while let Ok(command) = self.inbox.try_recv() {
+            match command {
+                Command::AddLink { ports, params, reply } => {
+                    let _ = reply.send(self.add_link(ports, params));
+                }
+                Command::RemoveLink { id, reply } => {
+                    let _ = reply.send(self.remove_link(id));
+                }
+                Command::SetParams { id, direction, update, reply } => {
+                    let _ = reply.send(self.set_params(id, direction, &update));
+                }
+                Command::AddSwitch { mode, ports, reply } => {
+                    let _ = reply.send(self.add_switch(mode, ports));
+                }
+                Command::RemoveSwitch { id, reply } => {
+                    let _ = reply.send(self.remove_switch(id));
+                }
+                Command::Stats { reply } => {
+                    let _ = reply.send(self.stats());
+                }
+                Command::Shutdown { reply } => {
+                    let _ = reply.send(self.stats());
+                    let links: Vec<usize> = (0..self.links.len()).collect();
+                    for l in links {
+                        let _ = self.remove_link(LinkId(l as u32));
+                    }
+                    let switches: Vec<usize> = (0..self.switches.len()).collect();
+                    for s in switches {
+                        let _ = self.remove_switch(SwitchId(s as u32));
+                    }
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn attach_port(&mut self, port: Box<dyn Port>, owner: Owner) -> io::Result<usize> {
+        let fd = port.fd();
+        let stats = PortStats { name: port.name().to_string(), ..PortStats::default() };
+        let id = slab_insert(&mut self.ports, PortEntry { port, owner, stats, txq: Vec::with_capacity(BATCH) });
+        if let Err(e) = self.epoll.add(fd, id as u64) {
+            self.ports[id] = None;
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    fn detach_port(&mut self, id: usize) -> PortStats {
+        let Some(entry) = self.ports[id].take() else { return PortStats::default() };
+        let _ = self.epoll.delete(entry.port.fd());
+        for slot in &entry.txq {
+            self.pool.release(*slot);
+        }
+        entry.stats
+    }
+
+    fn add_link(&mut self, ports: [Box<dyn Port>; 2], params: [DirectionParams; 2]) -> Result<LinkId, EngineError> {
+        let [p_ab, p_ba] = params;
+        let segment = [needs_real_frames(&p_ab), needs_real_frames(&p_ba)];
+        let dirs = [LinkDirection::new(p_ab)?, LinkDirection::new(p_ba)?];
+        let link = slab_insert(
+            &mut self.links,
+            LinkState { ports: [usize::MAX; 2], dirs, segment, segmented: [0; 2], gso_dropped: [0; 2] },
+        );
+        for (side, port) in ports.into_iter().enumerate() {
+            match self.attach_port(port, Owner::Link { link, side }) {
+                Ok(id) => {
+                    if let Some(l) = self.links[link].as_mut() {
+                        l.ports[side] = id;
+                    }
+                }
+                Err(e) => {
+                    let _ = self.remove_link(LinkId(link as u32));
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(LinkId(link as u32))
+    }
+
+    fn link_stats(&self, id: usize) -> Option<LinkStats> {
+        let l = self.links.get(id)?.as_ref()?;
+        let port = |i: usize| self.ports.get(l.ports[i]).and_then(Option::as_ref).map(|e| e.stats.clone());
+        Some(LinkStats {
+            id: LinkId(id as u32),
+            ports: [port(0).unwrap_or_default(), port(1).unwrap_or_default()],
+            params: [l.dirs[0].params().clone(), l.dirs[1].params().clone()],
+            counters: [*l.dirs[0].counters(), *l.dirs[1].counters()],
+            segmented: l.segmented,
+            gso_dropped: l.gso_dropped,
+            heap_bytes: l.dirs[0].heap_bytes() + l.dirs[1].heap_bytes(),
+        })
+    }
+
+    fn remove_link(&mut self, id: LinkId) -> Result<LinkStats, EngineError> {
+        let idx = id.0 as usize;
+        let mut stats = self.link_stats(idx).ok_or(EngineError::NoSuchLink(id))?;
+        let Some(mut link) = self.links[idx].take() else { return Err(EngineError::NoSuchLink(id)) };
+        // Frames still in flight are dropped: give their slots back.
+        let far_future = netem::Instant::from_nanos(u64::MAX);
+        for dir in &mut link.dirs {
+            while let Some(d) = dir.poll_egress(far_future) {
+                self.pool.release(d.token.0 as u32);
+            }
+        }
+        for (side, port) in link.ports.into_iter().enumerate() {
+            if port != usize::MAX {
+                stats.ports[side] = self.detach_port(port);
+            }
+        }
+        Ok(stats)
+    }
+
+    fn set_params(&mut self, id: LinkId, direction: Direction, update: &ParamsUpdate) -> Result<(), EngineError> {
+        let link = self.links.get_mut(id.0 as usize).and_then(Option::as_mut).ok_or(EngineError::NoSuchLink(id))?;
+        let d = match direction {
+            Direction::AToB => 0,
+            Direction::BToA => 1,
+        };
+        link.dirs[d].handle_params(sys::now(), update)?;
+        link.segment[d] = needs_real_frames(link.dirs[d].params());
+        Ok(())
+    }
+
+    fn add_switch(&mut self, mode: SwitchMode, ports: Vec<Box<dyn Port>>) -> Result<SwitchId, EngineError> {
+        let mut config = SwitchConfig::standard(self.hash_key);
+        config.mode = mode;
+        let mut switch = Switch::new(config);
+        let vlan1 = VlanId::new(1).expect("1 is a valid VLAN id");
+        for i in 0..ports.len() {
+            let idx = u16::try_from(i).map_err(|_| io::Error::other("too many switch ports"))?;
+            switch.add_port(PortIdx(idx), PortVlan::access(vlan1))?;
+        }
+        let sw = slab_insert(&mut self.switches, SwitchState { switch, ports: Vec::new() });
+        for (i, port) in ports.into_iter().enumerate() {
+            match self.attach_port(port, Owner::Switch { switch: sw, idx: i as u16 }) {
+                Ok(id) => {
+                    if let Some(s) = self.switches[sw].as_mut() {
+                        s.ports.push(id);
+                    }
+                }
+                Err(e) => {
+                    let _ = self.remove_switch(SwitchId(sw as u32));
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(SwitchId(sw as u32))
+    }
+
+    fn switch_stats(&self, id: usize) -> Option<SwitchStats> {
+        let s = self.switches.get(id)?.as_ref()?;
+        let ports = s
+            .ports
+            .iter()
+            .map(|p| self.ports.get(*p).and_then(Option::as_ref).map(|e| e.stats.clone()).unwrap_or_default())
+            .collect();
+        Some(SwitchStats {
+            id: SwitchId(id as u32),
+            ports,
+            counters: *s.switch.counters(),
+            heap_bytes: s.switch.heap_bytes(),
+        })
+    }
+
+    fn remove_switch(&mut self, id: SwitchId) -> Result<SwitchStats, EngineError> {
+        let idx = id.0 as usize;
+        let mut stats = self.switch_stats(idx).ok_or(EngineError::NoSuchSwitch(id))?;
+        let Some(sw) = self.switches[idx].take() else { return Err(EngineError::NoSuchSwitch(id)) };
+        for (i, port) in sw.ports.into_iter().enumerate() {
+            stats.ports[i] = self.detach_port(port);
+        }
+        Ok(stats)
+    }
+
+    fn stats(&self) -> EngineStats {
+        EngineStats {
+            links: (0..self.links.len()).filter_map(|i| self.link_stats(i)).collect(),
+            switches: (0..self.switches.len()).filter_map(|i| self.switch_stats(i)).collect(),
+            pool_slots: self.pool.capacity(),
+            pool_in_use: self.pool.capacity() - self.pool.n_free(),
+        }
+    }
+
+    /// Receives a few batches from a readable port and passes each frame on.
+    fn handle_port_readable(&mut self, id: usize) {
+        for _ in 0..ROUNDS_PER_WAKE {
+            let Some(entry) = self.ports.get_mut(id).and_then(Option::as_mut) else { return };
+            let mut slots = [0u32; BATCH];
+            let mut n_slots = 0;
+            while n_slots < BATCH {
+                let Some(slot) = self.pool.alloc() else { break };
+                slots[n_slots] = slot;
+                n_slots += 1;
+            }
+            if n_slots == 0 {
+                // No buffer left: drain one frame so a level-triggered fd
+                // does not spin, and count it lost.
+                let mut meta = [FrameMeta::default()];
+                let mut bufs = [&mut self.drain[..]];
+                if matches!(entry.port.recv_batch(&mut bufs, &mut meta), Ok(1)) {
+                    entry.stats.rx_no_buffer += 1;
+                }
+                return;
+            }
+            let mut metas = [FrameMeta::default(); BATCH];
+            let port = &mut entry.port;
+            let received = self
+                .pool
+                .with_bufs(&slots[..n_slots], |bufs| port.recv_batch(bufs, &mut metas[..n_slots]))
+                .unwrap_or(0);
+            for slot in &slots[received..n_slots] {
+                self.pool.release(*slot);
+            }
+            let owner = entry.owner;
+            for (slot, meta) in slots[..received].iter().zip(&metas[..received]) {
+                entry.stats.rx.frames += 1;
+                entry.stats.rx.bytes += meta.len as u64;
+                *self.pool.meta_mut(*slot) = *meta;
+            }
+            let now = sys::now();
+            for slot in &slots[..received] {
+                match owner {
+                    Owner::Link { link, side } => self.link_ingress(link, side, *slot, now),
+                    Owner::Switch { switch, idx } => self.switch_ingress(switch, idx, *slot, now),
+                }
+            }
+            if let Owner::Switch { switch, .. } = owner {
+                self.flush_switch(switch);
+            }
+            if received < n_slots {
+                return;
+            }
+        }
+    }
+
+    /// Hands one received frame to the link direction leaving `side`.
+    fn link_ingress(&mut self, link: usize, side: usize, slot: u32, now: netem::Instant) {
+        let Some(l) = self.links.get_mut(link).and_then(Option::as_mut) else {
+            self.pool.release(slot);
+            return;
+        };
+        let meta = *self.pool.meta(slot);
+        if !(meta.offload.is_gso() && l.segment[side]) {
+            admit(&mut self.pool, &mut l.dirs[side], slot, now);
+            return;
+        }
+        let plan = match gso::plan(self.pool.frame(slot), &meta.offload) {
+            Ok(plan) => plan,
+            Err(_) => {
+                l.gso_dropped[side] += 1;
+                self.pool.release(slot);
+                return;
+            }
+        };
+        l.segmented[side] += 1;
+        for i in 0..plan.count() {
+            let Some(seg) = self.pool.alloc() else {
+                if let Some(e) = self.ports.get_mut(l.ports[side]).and_then(Option::as_mut) {
+                    e.stats.rx_no_buffer += 1;
+                }
+                continue;
+            };
+            let (len, offload) = self.pool.with_bufs(&[slot, seg], |bufs| {
+                let [src, dst] = bufs else { unreachable!("two slots were asked for") };
+                gso::write_segment(&src[..meta.len], &plan, i, dst)
+            });
+            *self.pool.meta_mut(seg) = FrameMeta { len, offload };
+            admit(&mut self.pool, &mut l.dirs[side], seg, now);
+        }
+        self.pool.release(slot);
+    }
+
+    /// Decides where a frame received on switch port `idx` goes and queues
+    /// it on those ports.
+    fn switch_ingress(&mut self, switch: usize, idx: u16, slot: u32, now: netem::Instant) {
+        let Some(s) = self.switches.get_mut(switch).and_then(Option::as_mut) else {
+            self.pool.release(slot);
+            return;
+        };
+        self.egress.clear();
+        if let Forwarding::Forward(egress) = s.switch.handle_frame(now, PortIdx(idx), self.pool.frame(slot)) {
+            self.egress.extend_from_slice(egress);
+        }
+        self.fanout.clear();
+        self.fanout
+            .extend(self.egress.iter().filter_map(|e| s.ports.get(usize::from(e.port.0)).map(|p| (*p, e.tagging))));
+        for k in 0..self.fanout.len() {
+            let (port_id, tagging) = self.fanout[k];
+            let meta = *self.pool.meta(slot);
+            let tagged = self.pool.frame(slot).get(12..14) == Some(&[0x81, 0x00][..]);
+            let out = match tagging {
+                Tagging::AsReceived => slot,
+                Tagging::Untagged if !tagged => slot,
+                _ => {
+                    // The tag changes: write a rewritten copy, moving the
+                    // offload offsets with the headers.
+                    let Some(copy) = self.pool.alloc() else { continue };
+                    let written = self.pool.with_bufs(&[slot, copy], |bufs| {
+                        let [src, dst] = bufs else { unreachable!("two slots were asked for") };
+                        netem::rewrite_frame(&src[..meta.len], tagging, dst)
+                    });
+                    let Ok(len) = written else {
+                        self.pool.release(copy);
+                        continue;
+                    };
+                    let mut offload = meta.offload;
+                    let shift = |v: u16| (i64::from(v) + len as i64 - meta.len as i64).max(0) as u16;
+                    if offload.flags & NEEDS_CSUM != 0 {
+                        offload.csum_start = shift(offload.csum_start);
+                    }
+                    if offload.hdr_len != 0 {
+                        offload.hdr_len = shift(offload.hdr_len);
+                    }
+                    *self.pool.meta_mut(copy) = FrameMeta { len, offload };
+                    self.queue_tx(port_id, copy);
+                    continue;
+                }
+            };
+            self.pool.retain(out);
+            self.queue_tx(port_id, out);
+        }
+        self.pool.release(slot);
+    }
+
+    /// Sends what a switch's ports have queued.
+    fn flush_switch(&mut self, switch: usize) {
+        let n = self.switches.get(switch).and_then(Option::as_ref).map_or(0, |s| s.ports.len());
+        for i in 0..n {
+            if let Some(port) = self.switches[switch].as_ref().map(|s| s.ports[i]) {
+                self.flush_port(port);
+            }
+        }
+    }
+
+    /// Queues a slot (one reference) for sending on a port; sends when the
+    /// batch is full.
+    fn queue_tx(&mut self, port: usize, slot: u32) {
+        let Some(entry) = self.ports.get_mut(port).and_then(Option::as_mut) else {
+            self.pool.release(slot);
+            return;
+        };
+        entry.txq.push(slot);
+        if entry.txq.len() >= BATCH {
+            self.flush_port(port);
+        }
+    }
+
+    /// Sends a port's queued frames in one batch and frees their slots.
+    fn flush_port(&mut self, port: usize) {
+        let Some(entry) = self.ports.get_mut(port).and_then(Option::as_mut) else { return };
+        if entry.txq.is_empty() {
+            return;
+        }
+        let n = entry.txq.len().min(BATCH);
+        let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
+        let mut metas = [FrameMeta::default(); BATCH];
+        for (k, slot) in entry.txq[..n].iter().enumerate() {
+            frames[k] = self.pool.frame(*slot);
+            metas[k] = *self.pool.meta(*slot);
+        }
+        let sent = entry.port.send_batch(&frames[..n], &metas[..n]).unwrap_or(0);
+        entry.stats.tx.frames += sent as u64;
+        entry.stats.tx.bytes += metas[..sent].iter().map(|m| m.len as u64).sum::<u64>();
+        entry.stats.tx_dropped += (n - sent) as u64;
+        for slot in entry.txq.drain(..n) {
+            self.pool.release(slot);
+        }
+    }
+
+    /// Sends every departure due at `now` and fires switch timers.
+    fn poll_egress(&mut self, now: netem::Instant) {
+        for link in 0..self.links.len() {
+            for side in 0..2 {
+                while let Some(l) = self.links[link].as_mut() {
+                    if l.dirs[side].poll_at().is_none_or(|at| at > now) {
+                        break;
+                    }
+                    let Some(dep) = l.dirs[side].poll_egress(now) else { break };
+                    let out_port = l.ports[1 - side];
+                    let mut slot = dep.token.0 as u32;
+                    if let Some(corruption) = dep.corruption {
+                        // A duplicate may share the slot: damage a copy.
+                        let Some(copy) = self.pool.alloc() else {
+                            self.pool.release(slot);
+                            continue;
+                        };
+                        let mut meta = *self.pool.meta(slot);
+                        self.pool.with_bufs(&[slot, copy], |bufs| {
+                            let [src, dst] = bufs else { unreachable!("two slots were asked for") };
+                            dst[..meta.len].copy_from_slice(&src[..meta.len]);
+                            gso::complete_checksum(&mut dst[..meta.len], &mut meta.offload);
+                            corruption.apply(&mut dst[..meta.len]);
+                        });
+                        *self.pool.meta_mut(copy) = meta;
+                        self.pool.release(slot);
+                        slot = copy;
+                    }
+                    self.queue_tx(out_port, slot);
+                }
+            }
+            if let Some(l) = self.links[link].as_ref() {
+                let ports = l.ports;
+                self.flush_port(ports[0]);
+                self.flush_port(ports[1]);
+            }
+        }
+        for s in self.switches.iter_mut().flatten() {
+            if s.switch.poll_at().is_some_and(|at| at <= now) {
+                s.switch.handle_timeout(now);
+            }
+        }
+    }
+}
+
+/// Hands a frame in `slot` to a direction and keeps the slot's references
+/// in step with the copies scheduled.
+fn admit(pool: &mut Pool, dir: &mut LinkDirection, slot: u32, now: netem::Instant) {
+    let len = pool.meta(slot).len;
+    let verdict = dir.handle_frame(now, Token(u64::from(slot)), len);
+    match verdict.fate {
+        Fate::Dropped(_) => pool.release(slot),
+        Fate::Queued { duplicate: netem::Duplicate::Queued(_), .. } => pool.retain(slot),
+        Fate::Queued { .. } => {}
+    }
+}
+
+fn write_count(f: &mut fmt::Formatter<'_>, label: &str, c: &Count) -> fmt::Result {
+    write!(f, " {label}={}/{}B", c.frames, c.bytes)
+}
+
+impl fmt::Display for LinkStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "link {} <-> {} (seed {})", self.ports[0].name, self.ports[1].name, self.params[0].seed)?;
+        for (d, label) in [(0, "A->B"), (1, "B->A")] {
+            let c = &self.counters[d];
+            write!(f, "  {label} {}->{}:", self.ports[d].name, self.ports[1 - d].name)?;
+            write_count(f, "in", &c.received)?;
+            write_count(f, "out", &c.sent)?;
+            write_count(f, "lost", &c.dropped_loss)?;
+            write_count(f, "queue-drop", &c.dropped_queue)?;
+            write_count(f, "mtu-drop", &c.dropped_mtu)?;
+            write_count(f, "dup", &c.duplicated)?;
+            write_count(f, "corrupt", &c.corrupted)?;
+            writeln!(
+                f,
+                " segmented={} gso-drop={} tx-refused={}",
+                self.segmented[d],
+                self.gso_dropped[d],
+                self.ports[1 - d].tx_dropped
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for SwitchStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.counters;
+        writeln!(
+            f,
+            "switch {}: learned={} flooded={} dropped_vlan={}",
+            self.id.0, c.learned, c.flooded, c.dropped_vlan
+        )?;
+        for p in &self.ports {
+            write!(f, "  {}:", p.name)?;
+            write_count(f, "rx", &p.rx)?;
+            write_count(f, "tx", &p.tx)?;
+            writeln!(f, " tx-refused={} no-buffer={}", p.tx_dropped, p.rx_no_buffer)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for EngineStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for l in &self.links {
+            write!(f, "{l}")?;
+        }
+        for s in &self.switches {
+            write!(f, "{s}")?;
+        }
+        writeln!(f, "pool: {} of {} slots in use", self.pool_in_use, self.pool_slots)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::port::{Offload, QueuePort};
+
+    fn frame(src: u8, dst: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, dst]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, src]);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f
+    }
+
+    fn wait_for(mut done: impl FnMut() -> bool) {
+        let start = std::time::Instant::now();
+        while !done() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(5), "timed out");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_link_delays_each_direction_and_a_live_change_keeps_frames() {
+        let engine = EngineHandle::spawn(EngineConfig { pool_slots: 64, ..EngineConfig::standard() }).expect("spawn");
+        let (a, ha) = QueuePort::new("a").expect("port");
+        let (b, hb) = QueuePort::new("b").expect("port");
+        let mut ab = DirectionParams::ideal(1);
+        ab.delay_ms = 20.0;
+        let id = engine.add_link(Box::new(a), Box::new(b), ab, DirectionParams::ideal(2)).expect("link");
+        let start = std::time::Instant::now();
+        ha.inject(&frame(1, 2));
+        // Lengthen the delay while the first frame is in flight: it keeps
+        // its schedule, the next one gets the new delay.
+        engine
+            .set_link_params(id, Direction::AToB, ParamsUpdate { delay_ms: Some(40.0), ..ParamsUpdate::default() })
+            .expect("update");
+        ha.inject(&frame(1, 3));
+        hb.inject(&frame(2, 1));
+        let mut at_b = Vec::new();
+        wait_for(|| {
+            at_b.extend(hb.drain_sent());
+            at_b.len() == 2
+        });
+        assert!(start.elapsed() >= std::time::Duration::from_millis(40));
+        assert_eq!(at_b[0].0, frame(1, 2));
+        assert_eq!(at_b[1].0, frame(1, 3));
+        assert_eq!(ha.drain_sent(), vec![(frame(2, 1), Offload::NONE)]);
+        let stats = engine.shutdown().expect("stats");
+        assert_eq!(stats.links[0].counters[0].sent.frames, 2);
+        assert_eq!(stats.pool_in_use, 0);
+    }
+
+    #[test]
+    fn a_hub_floods_and_a_switch_learns() {
+        let engine = EngineHandle::spawn(EngineConfig { pool_slots: 64, ..EngineConfig::standard() }).expect("spawn");
+        let (ports, handles): (Vec<_>, Vec<_>) =
+            (0..3).map(|i| QueuePort::new(&format!("p{i}")).expect("port")).unzip();
+        let ports: Vec<Box<dyn Port>> = ports.into_iter().map(|p| Box::new(p) as Box<dyn Port>).collect();
+        engine.add_switch(SwitchMode::Learning, ports).expect("switch");
+        handles[0].inject(&frame(1, 2));
+        wait_for(|| !handles[2].drain_sent().is_empty());
+        assert_eq!(handles[1].drain_sent().len(), 1, "unknown destination is flooded");
+        handles[1].inject(&frame(2, 1));
+        wait_for(|| !handles[0].drain_sent().is_empty());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(handles[2].drain_sent().is_empty(), "learnt destination is not flooded");
+        let stats = engine.stats().expect("stats");
+        assert_eq!(stats.switches[0].counters.learned, 2);
+    }
+
+    #[test]
+    fn a_shaping_link_segments_super_frames() {
+        let engine = EngineHandle::spawn(EngineConfig { pool_slots: 64, ..EngineConfig::standard() }).expect("spawn");
+        let (a, ha) = QueuePort::new("a").expect("port");
+        let (b, hb) = QueuePort::new("b").expect("port");
+        let mut ab = DirectionParams::ideal(1);
+        ab.bandwidth_kbit = 1_000_000;
+        engine.add_link(Box::new(a), Box::new(b), ab, DirectionParams::ideal(2)).expect("link");
+        let mut f = vec![0u8; 54 + 4000];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[23] = 6;
+        f[46] = 5 << 4;
+        ha.inject_with(&f, Offload { flags: NEEDS_CSUM, gso_type: 1, gso_size: 1448, ..Offload::NONE });
+        let mut out = Vec::new();
+        wait_for(|| {
+            out.extend(hb.drain_sent());
+            out.len() == 3
+        });
+        assert_eq!(out.iter().map(|(f, _)| f.len()).collect::<Vec<_>>(), [1502, 1502, 54 + 1104]);
+        assert!(out.iter().all(|(_, o)| !o.is_gso() && o.flags == NEEDS_CSUM));
+    }
+}
