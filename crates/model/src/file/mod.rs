@@ -7,8 +7,6 @@
 
 use std::fmt;
 
-use serde_json::Value;
-
 use crate::problem::{Place, Problem};
 use crate::topology::Topology;
 use crate::validate::validate;
@@ -119,9 +117,4 @@ pub fn write(topology: &Topology, format: Format) -> String {
         text.push('\n');
     }
     text
-}
-
-/// The JSON value of ToMaTo's export of a topology.
-pub fn tomato_export(topology: &Topology) -> Value {
-    tomato::export(topology)
 }
