@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Value, json};
 
-use crate::schema::{ActionSpec, AttrSpec};
+use crate::schema::{ActionSpec, AttrSpec, Pattern};
 use crate::state::State;
 
 /// Whether a kind is an element or a connection.
@@ -80,7 +80,7 @@ pub struct Kind {
     /// Actions.
     pub actions: Vec<ActionSpec>,
     /// The pattern child names must match, for child kinds (`eth[0-9]+`).
-    pub name_pattern: Option<&'static str>,
+    pub name_pattern: Option<Pattern>,
 }
 
 impl Kind {

@@ -71,6 +71,11 @@ impl Pattern {
         Pattern { source, regex }
     }
 
+    /// Whether the whole text matches.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
+
     /// The pattern as written, without anchors.
     pub fn source(&self) -> &'static str {
         self.source

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::problem::{Place, Problem};
 use crate::registry::{Class, Kind, closest, registry};
-use crate::schema::{AttrSpec, ValueSchema};
+use crate::schema::{AttrSpec, Pattern, ValueSchema};
 use crate::state::{State, list_states};
 use crate::topology::{Attrs, ElementPath, Topology};
 
@@ -40,7 +40,7 @@ pub fn is_client_data(key: &str) -> bool {
 }
 
 /// Checks an element name; the error says what is wrong.
-pub fn check_name(name: &str, pattern: Option<&str>) -> Result<(), String> {
+pub fn check_name(name: &str, pattern: Option<&Pattern>) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".into());
     }
@@ -54,9 +54,9 @@ pub fn check_name(name: &str, pattern: Option<&str>) -> Result<(), String> {
         return Err("starts or ends with white space or contains control characters".into());
     }
     if let Some(p) = pattern
-        && !regex::Regex::new(&format!("^(?:{p})$")).expect("name patterns are constants").is_match(name)
+        && !p.is_match(name)
     {
-        return Err(format!("does not match `{p}`"));
+        return Err(format!("does not match `{}`", p.source()));
     }
     Ok(())
 }
@@ -242,7 +242,7 @@ fn check_children(parent: &crate::topology::Element, problems: &mut Vec<Problem>
                 format!("`{}` appears twice in `{}`", child.name, parent.name),
             ));
         }
-        if let Err(e) = check_name(&child.name, child.kind.name_pattern) {
+        if let Err(e) = check_name(&child.name, child.kind.name_pattern.as_ref()) {
             problems.push(Problem::new(place.clone(), "name", format!("`{}` {e}", child.name)));
         }
         check_element_kind(child.kind.0, Some(parent.kind.0), &place, problems);

@@ -100,9 +100,9 @@ pub fn rextfv_actions(upload_in: &[State]) -> Vec<ActionSpec> {
     ]
 }
 
-/// The `name` attribute of an interface (`eth0`, `eth1`, ...).
-pub fn interface_name_pattern() -> &'static str {
-    "eth[0-9]+"
+/// The pattern of interface names (`eth0`, `eth1`, ...).
+pub fn interface_name_pattern() -> Pattern {
+    Pattern::new("eth[0-9]+")
 }
 
 /// Attributes of every interface: its MAC address.
