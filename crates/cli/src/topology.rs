@@ -65,24 +65,17 @@ pub fn run(cmd: TopologyCommand) -> anyhow::Result<ExitCode> {
         TopologyCommand::Validate { files, against, state } => {
             let current = match &against {
                 Some(path) => match load_valid(path)? {
-                    Some(t) => Some(t),
+                    Some(loaded) => Some(loaded.topology),
                     None => return Ok(ExitCode::from(1)),
                 },
                 None => None,
             };
             let mut ok = true;
             for path in &files {
-                let loaded = read(path)?;
-                print_notes(path, &loaded);
-                if !loaded.problems.is_empty() {
-                    eprintln!(
-                        "{path}: {} problem(s)\n{}",
-                        loaded.problems.len(),
-                        indent(&problem::report(&loaded.problems))
-                    );
+                let Some(loaded) = load_valid(path)? else {
                     ok = false;
                     continue;
-                }
+                };
                 let t = &loaded.topology;
                 let children: usize = t.elements.iter().map(|e| e.children.len()).sum();
                 if let Some(current) = &current {
@@ -113,7 +106,7 @@ pub fn run(cmd: TopologyCommand) -> anyhow::Result<ExitCode> {
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         TopologyCommand::Convert { file: path, to, output } => {
-            let Some(topology) = load_valid(&path)? else { return Ok(ExitCode::from(1)) };
+            let Some(Loaded { topology, .. }) = load_valid(&path)? else { return Ok(ExitCode::from(1)) };
             let text = file::write(&topology, to);
             match output {
                 Some(out) => std::fs::write(&out, text).with_context(|| format!("writing {out}"))?,
@@ -122,7 +115,7 @@ pub fn run(cmd: TopologyCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TopologyCommand::Plan { file: path, action, state } => {
-            let Some(topology) = load_valid(&path)? else { return Ok(ExitCode::from(1)) };
+            let Some(Loaded { topology, .. }) = load_valid(&path)? else { return Ok(ExitCode::from(1)) };
             for (n, step) in plan(&topology, &uniform_states(&topology, state), action).iter().enumerate() {
                 println!("{:>4}. {:<9} {} ({} -> {})", n + 1, step.action, step.component, step.from, step.to);
             }
@@ -157,12 +150,12 @@ fn read(path: &str) -> anyhow::Result<Loaded> {
     Ok(file::load(&text, Format::from_path(path)))
 }
 
-/// Loads a file and prints its problems; `None` when it has any.
-fn load_valid(path: &str) -> anyhow::Result<Option<Topology>> {
+/// Loads a file and prints its notes and problems; `None` when it has problems.
+fn load_valid(path: &str) -> anyhow::Result<Option<Loaded>> {
     let loaded = read(path)?;
     print_notes(path, &loaded);
     if loaded.problems.is_empty() {
-        Ok(Some(loaded.topology))
+        Ok(Some(loaded))
     } else {
         eprintln!("{path}: {} problem(s)\n{}", loaded.problems.len(), indent(&problem::report(&loaded.problems)));
         Ok(None)
