@@ -18,23 +18,35 @@
 //! limits size, or drops, duplicates, corrupts, jitters or reorders, since
 //! those act per real frame.
 //!
-//! Control ([`EngineHandle`]) goes through a channel plus an eventfd wake-up:
-//! adding and removing links and switches, live parameter changes (which
-//! keep frames in flight, see [`netem::LinkDirection::handle_params`]), and
-//! reading counters.
+//! Control ([`EngineControl`], which [`EngineHandle`] derefs to) goes
+//! through a channel plus an eventfd wake-up: adding and removing links and
+//! switches, live parameter changes (which keep frames in flight, see
+//! [`netem::LinkDirection::handle_params`]), captures, and reading counters.
+//! Console commands (`console.rs`) run as jobs on the engine thread, so a
+//! VDE command sees and changes a link or switch in one step.
+//!
+//! A switch is a [`vde::ManagedSwitch`]: VDE's view of ports and VLANs over
+//! a [`netem::Switch`], numbered like `vde_switch`, port `i` of the list
+//! given being port `i + 1`. A link may carry a capture [`Tap`], fed with
+//! every frame as it leaves the link (what the far end receives), interface
+//! 0 for A→B and 1 for B→A, stamped with the departure time on the wall
+//! clock.
 
 use std::fmt;
 use std::io;
+use std::ops::Deref;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
+use capture::Tap;
 use netem::{
     Count, Counters, DirectionParams, Egress, Fate, Forwarding, LinkDirection, ParamsError, ParamsUpdate, PortIdx,
-    PortVlan, Switch, SwitchConfig, SwitchCounters, SwitchError, SwitchMode, Tagging, Token, VlanId,
+    SwitchConfig, SwitchCounters, SwitchError, SwitchMode, Tagging, Token,
 };
 use thiserror::Error;
+use vde::ManagedSwitch;
 
 use crate::gso;
 use crate::pool::Pool;
@@ -170,6 +182,9 @@ pub struct EngineStats {
     pub pool_in_use: usize,
 }
 
+/// Work run on the engine thread with the engine at hand.
+pub(crate) type Job = Box<dyn FnOnce(&mut Engine) + Send>;
+
 enum Command {
     AddLink { ports: [Box<dyn Port>; 2], params: [DirectionParams; 2], reply: Sender<Result<LinkId, EngineError>> },
     RemoveLink { id: LinkId, reply: Sender<Result<LinkStats, EngineError>> },
@@ -177,13 +192,28 @@ enum Command {
     AddSwitch { mode: SwitchMode, ports: Vec<Box<dyn Port>>, reply: Sender<Result<SwitchId, EngineError>> },
     RemoveSwitch { id: SwitchId, reply: Sender<Result<SwitchStats, EngineError>> },
     Stats { reply: Sender<EngineStats> },
+    Run(Job),
     Shutdown { reply: Sender<EngineStats> },
 }
 
-/// Controls a running engine from any thread. Dropping it stops the engine.
-pub struct EngineHandle {
+/// Controls a running engine from any thread; cheap to clone (consoles keep
+/// one). Requests fail with [`EngineError::Stopped`] once the engine is gone.
+#[derive(Clone)]
+pub struct EngineControl {
     commands: Sender<Command>,
     wake: Arc<OwnedFd>,
+}
+
+impl fmt::Debug for EngineControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineControl").finish_non_exhaustive()
+    }
+}
+
+/// Owns a running engine thread. Dropping it stops the engine; it derefs to
+/// the [`EngineControl`] that makes requests.
+pub struct EngineHandle {
+    control: EngineControl,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
@@ -200,9 +230,50 @@ impl EngineHandle {
         let (commands, inbox) = mpsc::channel();
         let mut engine = Engine::new(&config, Arc::clone(&wake), inbox)?;
         let thread = std::thread::Builder::new().name("dataplane".into()).spawn(move || engine.run())?;
-        Ok(EngineHandle { commands, wake, thread: Some(thread) })
+        Ok(EngineHandle { control: EngineControl { commands, wake }, thread: Some(thread) })
     }
 
+    /// A control for other threads, valid as long as the engine runs.
+    pub fn control(&self) -> EngineControl {
+        self.control.clone()
+    }
+
+    /// Stops the engine, closes every port and returns the final totals.
+    pub fn shutdown(mut self) -> Result<EngineStats, EngineError> {
+        let stats = self.control.request(|reply| Command::Shutdown { reply });
+        self.join()?;
+        stats
+    }
+
+    fn join(&mut self) -> Result<(), EngineError> {
+        match self.thread.take().map(JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(result)) => result.map_err(EngineError::Io),
+            Some(Err(_)) => Err(EngineError::Io(io::Error::other("the engine thread panicked"))),
+        }
+    }
+}
+
+impl Deref for EngineHandle {
+    type Target = EngineControl;
+
+    fn deref(&self) -> &EngineControl {
+        &self.control
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let (reply, _answer) = mpsc::channel();
+            let _ = self.control.commands.send(Command::Shutdown { reply });
+            sys::eventfd_signal(self.control.wake.as_raw_fd());
+            let _ = self.join();
+        }
+    }
+}
+
+impl EngineControl {
     fn request<T>(&self, make: impl FnOnce(Sender<T>) -> Command) -> Result<T, EngineError> {
         let (reply, answer) = mpsc::channel();
         self.commands.send(make(reply)).map_err(|_| EngineError::Stopped)?;
@@ -233,8 +304,8 @@ impl EngineHandle {
         self.request(|reply| Command::SetParams { id, direction, update, reply })?
     }
 
-    /// Joins `ports` with a learning switch or a hub; port `i` is number `i`,
-    /// an access port of VLAN 1.
+    /// Joins `ports` with a learning switch or a hub; `ports[i]` is VDE port
+    /// `i + 1`, untagged in VDE's default VLAN 0.
     pub fn add_switch(&self, mode: SwitchMode, ports: Vec<Box<dyn Port>>) -> Result<SwitchId, EngineError> {
         self.request(|reply| Command::AddSwitch { mode, ports, reply })?
     }
@@ -249,30 +320,28 @@ impl EngineHandle {
         self.request(|reply| Command::Stats { reply })
     }
 
-    /// Stops the engine, closes every port and returns the final totals.
-    pub fn shutdown(mut self) -> Result<EngineStats, EngineError> {
-        let stats = self.request(|reply| Command::Shutdown { reply });
-        self.join()?;
-        stats
+    /// Starts (`Some`) or ends (`None`) feeding a link's departures to a
+    /// capture tap: interface 0 is A→B, 1 is B→A. A tap whose capture was
+    /// closed is dropped by the engine.
+    pub fn set_link_capture(&self, id: LinkId, tap: Option<Tap>) -> Result<(), EngineError> {
+        self.run(move |engine| {
+            let link =
+                engine.links.get_mut(id.0 as usize).and_then(Option::as_mut).ok_or(EngineError::NoSuchLink(id))?;
+            link.tap = tap;
+            Ok(())
+        })?
     }
 
-    fn join(&mut self) -> Result<(), EngineError> {
-        match self.thread.take().map(JoinHandle::join) {
-            None => Ok(()),
-            Some(Ok(result)) => result.map_err(EngineError::Io),
-            Some(Err(_)) => Err(EngineError::Io(io::Error::other("the engine thread panicked"))),
-        }
-    }
-}
-
-impl Drop for EngineHandle {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            let (reply, _answer) = mpsc::channel();
-            let _ = self.commands.send(Command::Shutdown { reply });
-            sys::eventfd_signal(self.wake.as_raw_fd());
-            let _ = self.join();
-        }
+    /// Runs `job` on the engine thread and returns its result.
+    pub(crate) fn run<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Engine) -> R + Send + 'static,
+    ) -> Result<R, EngineError> {
+        self.request(|reply| {
+            Command::Run(Box::new(move |engine| {
+                let _ = reply.send(job(engine));
+            }))
+        })
     }
 }
 
@@ -291,7 +360,7 @@ struct PortEntry {
     txq: Vec<u32>,
 }
 
-struct LinkState {
+pub(crate) struct LinkState {
     /// Port slots of A and B.
     ports: [usize; 2],
     /// A→B and B→A.
@@ -300,10 +369,33 @@ struct LinkState {
     segment: [bool; 2],
     segmented: [u64; 2],
     gso_dropped: [u64; 2],
+    /// The capture fed with departures, if any.
+    tap: Option<Tap>,
+}
+
+impl LinkState {
+    /// Changes one direction's parameters at `now`; frames in flight keep
+    /// their schedule.
+    pub(crate) fn apply_params(
+        &mut self,
+        d: usize,
+        now: netem::Instant,
+        update: &ParamsUpdate,
+    ) -> Result<(), ParamsError> {
+        self.dirs[d].handle_params(now, update)?;
+        self.segment[d] = needs_real_frames(self.dirs[d].params());
+        Ok(())
+    }
+
+    /// The direction `d` (0 = A→B).
+    pub(crate) fn direction(&self, d: usize) -> &LinkDirection {
+        &self.dirs[d]
+    }
 }
 
 struct SwitchState {
-    switch: Switch,
+    switch: ManagedSwitch,
+    /// Engine port slots; VDE port number `n` is entry `n - 1`.
     ports: Vec<usize>,
 }
 
@@ -336,7 +428,7 @@ fn slab_insert<T>(slab: &mut Vec<Option<T>>, value: T) -> usize {
 }
 
 /// The engine thread's state.
-struct Engine {
+pub(crate) struct Engine {
     epoll: Epoll,
     timer: TimerFd,
     timer_armed_at: u64,
@@ -345,6 +437,8 @@ struct Engine {
     pool: Pool,
     spin_nanos: u64,
     hash_key: u64,
+    /// Add to the monotonic clock for the wall clock (capture stamps).
+    realtime_offset: u64,
     ports: Vec<Option<PortEntry>>,
     links: Vec<Option<LinkState>>,
     switches: Vec<Option<SwitchState>>,
@@ -388,6 +482,7 @@ impl Engine {
             pool: Pool::new(config.pool_slots),
             spin_nanos: config.spin_nanos,
             hash_key: config.hash_key,
+            realtime_offset: sys::realtime_offset_nanos(),
             ports: Vec::new(),
             links: Vec::new(),
             switches: Vec::new(),
@@ -437,7 +532,7 @@ impl Engine {
     /// The earliest deadline of any link direction or switch, in ns.
     fn next_deadline(&self) -> Option<u64> {
         let links = self.links.iter().flatten().flat_map(|l| l.dirs.iter().filter_map(LinkDirection::poll_at));
-        let switches = self.switches.iter().flatten().filter_map(|s| s.switch.poll_at());
+        let switches = self.switches.iter().flatten().filter_map(|s| s.switch.switch().poll_at());
         links.chain(switches).min().map(netem::Instant::total_nanos)
     }
 
@@ -463,6 +558,7 @@ impl Engine {
                 Command::Stats { reply } => {
                     let _ = reply.send(self.stats());
                 }
+                Command::Run(job) => job(self),
                 Command::Shutdown { reply } => {
                     let _ = reply.send(self.stats());
                     let links: Vec<usize> = (0..self.links.len()).collect();
@@ -506,7 +602,7 @@ impl Engine {
         let dirs = [LinkDirection::new(p_ab)?, LinkDirection::new(p_ba)?];
         let link = slab_insert(
             &mut self.links,
-            LinkState { ports: [usize::MAX; 2], dirs, segment, segmented: [0; 2], gso_dropped: [0; 2] },
+            LinkState { ports: [usize::MAX; 2], dirs, segment, segmented: [0; 2], gso_dropped: [0; 2], tap: None },
         );
         for (side, port) in ports.into_iter().enumerate() {
             match self.attach_port(port, Owner::Link { link, side }) {
@@ -558,28 +654,38 @@ impl Engine {
     }
 
     fn set_params(&mut self, id: LinkId, direction: Direction, update: &ParamsUpdate) -> Result<(), EngineError> {
-        let link = self.links.get_mut(id.0 as usize).and_then(Option::as_mut).ok_or(EngineError::NoSuchLink(id))?;
+        let link = self.link_mut(id).ok_or(EngineError::NoSuchLink(id))?;
         let d = match direction {
             Direction::AToB => 0,
             Direction::BToA => 1,
         };
-        link.dirs[d].handle_params(sys::now(), update)?;
-        link.segment[d] = needs_real_frames(link.dirs[d].params());
-        Ok(())
+        Ok(link.apply_params(d, sys::now(), update)?)
+    }
+
+    /// A link, to inspect or change it.
+    pub(crate) fn link_mut(&mut self, id: LinkId) -> Option<&mut LinkState> {
+        self.links.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    /// A switch's VDE view, with its clock set to now for MAC table ages.
+    pub(crate) fn switch_mut(&mut self, id: SwitchId) -> Option<&mut ManagedSwitch> {
+        let s = self.switches.get_mut(id.0 as usize).and_then(Option::as_mut)?;
+        s.switch.set_now(sys::now());
+        Some(&mut s.switch)
     }
 
     fn add_switch(&mut self, mode: SwitchMode, ports: Vec<Box<dyn Port>>) -> Result<SwitchId, EngineError> {
         let mut config = SwitchConfig::standard(self.hash_key);
         config.mode = mode;
-        let mut switch = Switch::new(config);
-        let vlan1 = VlanId::new(1).expect("1 is a valid VLAN id");
-        for i in 0..ports.len() {
-            let idx = u16::try_from(i).map_err(|_| io::Error::other("too many switch ports"))?;
-            switch.add_port(PortIdx(idx), PortVlan::access(vlan1))?;
+        // VDE numbers ports from 1 and reports `numports` as one past the last.
+        let numports = u16::try_from(ports.len() + 1).map_err(|_| io::Error::other("too many switch ports"))?;
+        let mut switch = ManagedSwitch::with_config(numports, config);
+        for (i, port) in ports.iter().enumerate() {
+            switch.add_port(i as u16 + 1, "dataplane", port.name())?;
         }
         let sw = slab_insert(&mut self.switches, SwitchState { switch, ports: Vec::new() });
         for (i, port) in ports.into_iter().enumerate() {
-            match self.attach_port(port, Owner::Switch { switch: sw, idx: i as u16 }) {
+            match self.attach_port(port, Owner::Switch { switch: sw, idx: i as u16 + 1 }) {
                 Ok(id) => {
                     if let Some(s) = self.switches[sw].as_mut() {
                         s.ports.push(id);
@@ -604,8 +710,8 @@ impl Engine {
         Some(SwitchStats {
             id: SwitchId(id as u32),
             ports,
-            counters: *s.switch.counters(),
-            heap_bytes: s.switch.heap_bytes(),
+            counters: *s.switch.switch().counters(),
+            heap_bytes: s.switch.switch().heap_bytes(),
         })
     }
 
@@ -725,12 +831,16 @@ impl Engine {
             return;
         };
         self.egress.clear();
-        if let Forwarding::Forward(egress) = s.switch.handle_frame(now, PortIdx(idx), self.pool.frame(slot)) {
+        if let Forwarding::Forward(egress) =
+            s.switch.switch_mut().handle_frame(now, PortIdx(idx), self.pool.frame(slot))
+        {
             self.egress.extend_from_slice(egress);
         }
         self.fanout.clear();
-        self.fanout
-            .extend(self.egress.iter().filter_map(|e| s.ports.get(usize::from(e.port.0)).map(|p| (*p, e.tagging))));
+        self.fanout.extend(self.egress.iter().filter_map(|e| {
+            let entry = usize::from(e.port.0).checked_sub(1)?;
+            s.ports.get(entry).map(|p| (*p, e.tagging))
+        }));
         for k in 0..self.fanout.len() {
             let (port_id, tagging) = self.fanout[k];
             let meta = *self.pool.meta(slot);
@@ -842,8 +952,16 @@ impl Engine {
                         self.pool.release(slot);
                         slot = copy;
                     }
+                    if let Some(tap) = self.links[link].as_mut().and_then(|l| l.tap.as_mut()) {
+                        tap.handle_frame(now.total_nanos() + self.realtime_offset, side as u32, self.pool.frame(slot));
+                    }
                     self.queue_tx(out_port, slot);
                 }
+            }
+            if let Some(l) = self.links[link].as_mut()
+                && l.tap.as_ref().is_some_and(Tap::is_closed)
+            {
+                l.tap = None;
             }
             if let Some(l) = self.links[link].as_ref() {
                 let ports = l.ports;
@@ -852,8 +970,8 @@ impl Engine {
             }
         }
         for s in self.switches.iter_mut().flatten() {
-            if s.switch.poll_at().is_some_and(|at| at <= now) {
-                s.switch.handle_timeout(now);
+            if s.switch.switch().poll_at().is_some_and(|at| at <= now) {
+                s.switch.switch_mut().handle_timeout(now);
             }
         }
     }
@@ -1021,5 +1139,58 @@ mod tests {
         });
         assert_eq!(out.iter().map(|(f, _)| f.len()).collect::<Vec<_>>(), [1502, 1502, 54 + 1104]);
         assert!(out.iter().all(|(_, o)| !o.is_gso() && o.flags == NEEDS_CSUM));
+    }
+
+    #[test]
+    fn a_capture_records_departures_of_both_directions() {
+        use capture::{Capture, CaptureConfig, CaptureSetup, Interface};
+        use pcap_file::pcapng::{Block, PcapNgReader};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = EngineHandle::spawn(EngineConfig { pool_slots: 64, ..EngineConfig::standard() }).expect("spawn");
+        let (a, ha) = QueuePort::new("a").expect("port");
+        let (b, hb) = QueuePort::new("b").expect("port");
+        let mut ab = DirectionParams::ideal(1);
+        ab.lossratio_percent = 100.0;
+        let id = engine.add_link(Box::new(a), Box::new(b), ab, DirectionParams::ideal(2)).expect("link");
+        let setup =
+            CaptureSetup::new(vec![Interface::named("a->b"), Interface::named("b->a")], dir.path().join("ring"));
+        let config = CaptureConfig { enabled: true, ..CaptureConfig::tomato_default() };
+        let (capture, tap) = Capture::start(setup, config).expect("capture");
+        engine.set_link_capture(id, Some(tap)).expect("tap");
+        // A->B loses everything, so only what B sends is captured, as it
+        // leaves the link towards A.
+        let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+        for i in 0..3 {
+            ha.inject(&frame(1, 2));
+            hb.inject(&frame(2, 10 + i));
+        }
+        let mut at_a = 0;
+        wait_for(|| {
+            at_a += ha.drain_sent().len();
+            at_a == 3
+        });
+        assert!(capture.sync(std::time::Duration::from_secs(5)));
+        let out = dir.path().join("merged.pcapng");
+        capture.merge(None, &out).expect("merge");
+        let mut reader = PcapNgReader::new(std::fs::File::open(&out).expect("open")).expect("pcapng");
+        let mut packets = Vec::new();
+        let mut names = Vec::new();
+        while let Some(block) = reader.next_block() {
+            match block.expect("block") {
+                Block::EnhancedPacket(p) => packets.push((p.interface_id, p.timestamp.as_nanos(), p.data.to_vec())),
+                Block::InterfaceDescription(i) => names.push(format!("{:?}", i.options)),
+                _ => {}
+            }
+        }
+        assert_eq!(names.len(), 2);
+        assert_eq!(packets.len(), 3);
+        assert!(packets.iter().all(|(iface, _, _)| *iface == 1));
+        assert!(packets.iter().all(|(_, stamp, _)| *stamp >= before), "stamps are wall-clock times");
+        assert_eq!(packets.iter().map(|(_, _, data)| data[5]).collect::<Vec<_>>(), [10, 11, 12]);
+        // Closing the capture lets the engine drop its tap.
+        capture.close().expect("close");
+        hb.inject(&frame(2, 20));
+        wait_for(|| !ha.drain_sent().is_empty());
     }
 }

@@ -21,6 +21,17 @@ pub fn now_nanos() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Nanoseconds to add to [`now_nanos`] for the wall clock (`CLOCK_REALTIME`)
+/// as it was at the call; capture stamps use it so that the frame path reads
+/// one clock only.
+pub fn realtime_offset_nanos() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: as in `now_nanos`; CLOCK_REALTIME always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    let realtime = (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64;
+    realtime.saturating_sub(now_nanos())
+}
+
 /// The engine's clock as a netem instant.
 pub fn now() -> netem::Instant {
     netem::Instant::from_nanos(now_nanos())

@@ -30,8 +30,8 @@ pub use link::{
 };
 pub use params::{DirectionParams, MAX_DELAY_MS, ParamsError, ParamsUpdate};
 pub use switch::{
-    Egress, FlapGuard, Forwarding, PortCounters, PortIdx, PortVlan, Switch, SwitchConfig, SwitchCounters, SwitchDrop,
-    SwitchError, SwitchMode, VlanSet,
+    Egress, FlapGuard, Forwarding, MacTableEntry, PortCounters, PortIdx, PortVlan, Switch, SwitchConfig,
+    SwitchCounters, SwitchDrop, SwitchError, SwitchMode, VlanSet,
 };
 pub use time::{Duration, Instant};
 pub use wire::{EthernetFrame, Mac, Tagging, VlanId, WireError, rewrite_frame};

@@ -257,6 +257,19 @@ pub struct Egress {
     pub tagging: Tagging,
 }
 
+/// One fresh entry of the MAC table, as [`Switch::mac_entries`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MacTableEntry {
+    /// The learnt address.
+    pub mac: Mac,
+    /// The VLAN it was learnt in.
+    pub vlan: VlanId,
+    /// The port it was last seen on.
+    pub port: PortIdx,
+    /// Time since it was last seen.
+    pub age: Duration,
+}
+
 /// The switch's decision for one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forwarding<'a> {
@@ -517,6 +530,15 @@ impl Switch {
     /// The switch-wide totals.
     pub fn counters(&self) -> &SwitchCounters {
         &self.counters
+    }
+
+    /// The entries still fresh at `now`, in no particular order.
+    pub fn mac_entries(&self, now: Instant) -> impl Iterator<Item = MacTableEntry> + '_ {
+        self.table.iter().filter_map(move |(key, e)| {
+            let age = now.saturating_duration_since(e.last_seen);
+            let vlan = VlanId::new((key >> 48) as u16)?;
+            (age <= self.config.ageing).then_some(MacTableEntry { mac: Mac::from_u64(*key), vlan, port: e.port, age })
+        })
     }
 
     /// Entries in the MAC table, aged or not.

@@ -43,6 +43,12 @@ impl Mac {
         let [a, b, c, d, e, f] = self.0;
         u64::from_be_bytes([0, 0, a, b, c, d, e, f])
     }
+
+    /// The address in the low 48 bits of `value`.
+    pub fn from_u64(value: u64) -> Mac {
+        let [_, _, a, b, c, d, e, f] = value.to_be_bytes();
+        Mac([a, b, c, d, e, f])
+    }
 }
 
 impl fmt::Display for Mac {

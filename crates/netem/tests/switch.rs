@@ -2,8 +2,8 @@
 //! VLAN filtering and tagging, flap protection and malformed frames.
 
 use netem::{
-    Duration, Egress, EthernetFrame, FlapGuard, Forwarding, Instant, Mac, PortIdx, PortVlan, Switch, SwitchConfig,
-    SwitchDrop, SwitchMode, Tagging, VlanId, rewrite_frame,
+    Duration, Egress, EthernetFrame, FlapGuard, Forwarding, Instant, Mac, MacTableEntry, PortIdx, PortVlan, Switch,
+    SwitchConfig, SwitchDrop, SwitchMode, Tagging, VlanId, rewrite_frame,
 };
 
 const A: Mac = Mac([2, 0, 0, 0, 0, 0xa]);
@@ -72,6 +72,9 @@ fn entries_age_out() {
     // B was refreshed at 10 s, A was not: at 10 s + 1 ns A is unknown.
     let stale = Instant::from_secs(10) + Duration::from_nanos(1);
     assert_eq!(sw.lookup(stale, A, VlanId::DEFAULT), None);
+    let listed: Vec<MacTableEntry> = sw.mac_entries(stale).collect();
+    let one_ns = Duration::from_nanos(1);
+    assert_eq!(listed, [MacTableEntry { mac: B, vlan: VlanId::DEFAULT, port: PortIdx(2), age: one_ns }]);
     assert_eq!(send(&mut sw, stale, 3, &frame(A, C, None)), Ok(vec![(1, U), (2, U)]));
     assert_eq!(sw.poll_at(), Some(Instant::from_secs(10)));
     sw.handle_timeout(Instant::from_secs(30));

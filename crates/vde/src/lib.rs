@@ -18,6 +18,7 @@
 //! does not know the data plane; targets are the only way it acts.
 
 pub mod link;
+mod managed;
 pub mod memory;
 pub mod reply;
 pub mod server;
@@ -25,5 +26,6 @@ pub mod switch;
 mod text;
 
 pub use link::{Direction, LinkCommand, LinkStatus, LinkTarget};
+pub use managed::ManagedSwitch;
 pub use reply::{Errno, Outcome, Reply, TargetError};
 pub use switch::{Endpoint, HashEntry, HashInfo, PortInfo, SwitchChange, SwitchCommand, SwitchInfo, SwitchTarget};

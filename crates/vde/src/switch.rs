@@ -196,7 +196,7 @@ pub struct HashEntry {
 }
 
 /// What the console needs from a switch. The data plane implements it;
-/// [`crate::memory::MemorySwitch`] does for tests.
+/// [`crate::ManagedSwitch`] does for tests.
 pub trait SwitchTarget {
     /// General facts.
     fn info(&self) -> SwitchInfo;

@@ -2,7 +2,8 @@
 //! is well framed (an optional data block, then exactly one status line).
 
 use proptest::prelude::*;
-use vde::memory::{MemoryLink, MemorySwitch};
+use vde::ManagedSwitch;
+use vde::memory::MemoryLink;
 use vde::{Outcome, link, switch};
 
 /// Lines that look like commands (known words, numbers, suffixes), mixed
@@ -61,7 +62,7 @@ fn well_framed(outcome: &Outcome) {
 proptest! {
     #[test]
     fn switch_console_never_panics(lines in prop::collection::vec(line(), 1..8)) {
-        let mut sw = MemorySwitch::new(8, 1);
+        let mut sw = ManagedSwitch::new(8, 1);
         sw.add_port(1, "t", "a").expect("free");
         sw.add_port(2, "t", "b").expect("free");
         for line in &lines {

@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use vde::memory::{MemoryLink, MemorySwitch};
+use vde::ManagedSwitch;
+use vde::memory::MemoryLink;
 use vde::server::Server;
 
 fn installed(program: &str) -> bool {
@@ -121,7 +122,7 @@ fn switch_console_frames_like_vde_switch() {
     wait_for(&mgmt);
 
     let ours_path: PathBuf = dir.path().join("ours.mgmt");
-    let _server = Server::start_switch(&ours_path, Arc::new(Mutex::new(MemorySwitch::new(32, 1)))).expect("starts");
+    let _server = Server::start_switch(&ours_path, Arc::new(Mutex::new(ManagedSwitch::new(32, 1)))).expect("starts");
 
     let lines = [
         "help",

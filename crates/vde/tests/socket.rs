@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use expect_test::expect;
-use vde::memory::{MemoryLink, MemorySwitch};
+use vde::ManagedSwitch;
+use vde::memory::MemoryLink;
 use vde::server::{MAX_LINE, Server, ServerError};
 use vde::{Direction, LinkTarget};
 
@@ -43,7 +44,7 @@ fn socat_drives_link_and_switch_consoles() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let wire = Arc::new(Mutex::new(MemoryLink::ideal()));
     let link_server = Server::start_link(dir.path().join("wire.mgmt"), Arc::clone(&wire)).expect("link console starts");
-    let mut sw = MemorySwitch::new(32, 3);
+    let mut sw = ManagedSwitch::new(32, 3);
     sw.add_port(1, "tomato", "element 3 eth0").expect("port 1 is free");
     let switch_server =
         Server::start_switch(dir.path().join("switch.mgmt"), Arc::new(Mutex::new(sw))).expect("switch console starts");

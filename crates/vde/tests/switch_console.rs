@@ -3,12 +3,12 @@
 
 use expect_test::{Expect, expect};
 use netem::Instant;
-use vde::memory::MemorySwitch;
+use vde::ManagedSwitch;
 use vde::switch::{self, SwitchTarget};
 
 /// A 32-port switch with ports 1 and 5 connected.
-fn two_port_switch() -> MemorySwitch {
-    let mut sw = MemorySwitch::new(32, 7);
+fn two_port_switch() -> ManagedSwitch {
+    let mut sw = ManagedSwitch::new(32, 7);
     sw.add_port(1, "tomato", "element 3 eth0").expect("port 1 is free");
     sw.add_port(5, "tomato", "element 4 eth0").expect("port 5 is free");
     sw
@@ -16,7 +16,7 @@ fn two_port_switch() -> MemorySwitch {
 
 /// Runs `script` line by line and compares the transcript (each command
 /// after `vde$ `, replies without the prompt).
-fn check(target: &mut MemorySwitch, script: &str, expect: Expect) {
+fn check(target: &mut ManagedSwitch, script: &str, expect: Expect) {
     let mut transcript = String::new();
     for line in script.lines() {
         transcript.push_str("vde$ ");
@@ -362,4 +362,29 @@ fn parser_yields_typed_commands() {
     for (line, want) in cases {
         assert_eq!(parse(line), want, "{line:?}");
     }
+}
+
+#[test]
+fn hash_print_lists_learnt_addresses_with_their_age() {
+    let mut sw = two_port_switch();
+    let frame = |dst: u8, src: u8| {
+        let mut f = vec![0x02, 0, 0, 0, 0, dst, 0x02, 0, 0, 0, 0, src, 0x08, 0x00];
+        f.resize(60, 0);
+        f
+    };
+    let _ = sw.switch_mut().handle_frame(Instant::from_secs(1), netem::PortIdx(1), &frame(2, 1));
+    let _ = sw.switch_mut().handle_frame(Instant::from_secs(3), netem::PortIdx(5), &frame(1, 2));
+    sw.set_now(Instant::from_secs(4));
+    check(
+        &mut sw,
+        "hash/print",
+        expect![[r#"
+            vde$ hash/print
+            0000 DATA END WITH '.'
+            Hash: 0000 Addr: 02:00:00:00:00:01 VLAN 0000 to port: 001  age 3 secs
+            Hash: 0001 Addr: 02:00:00:00:00:02 VLAN 0000 to port: 005  age 1 secs
+            .
+            1000 Success
+        "#]],
+    );
 }
