@@ -27,7 +27,13 @@
 //!
 //! A switch is a [`vde::ManagedSwitch`]: VDE's view of ports and VLANs over
 //! a [`netem::Switch`], numbered like `vde_switch`, port `i` of the list
-//! given being port `i + 1`. A link may carry a capture [`Tap`], fed with
+//! given being port `i + 1`. A link end may be a new port of a switch in the
+//! same engine ([`LinkEnd::Switch`]), which is how a node's connection to a
+//! switch is built: the two meet at a *junction*, a pair of port entries
+//! that hand frames to each other inside the thread, with no socket or
+//! copy. Junctions only join a link to a switch, never two switches or two
+//! links, so handing a frame on recurses at most twice (link egress ->
+//! switch -> next link's netem queue). A link may carry a capture [`Tap`], fed with
 //! every frame as it leaves the link (what the far end receives), interface
 //! 0 for A→B and 1 for B→A, stamped with the departure time on the wall
 //! clock.
@@ -90,6 +96,23 @@ pub struct LinkId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SwitchId(pub u32);
 
+/// One end of a link.
+pub enum LinkEnd {
+    /// A port of the link's own.
+    Port(Box<dyn Port>),
+    /// A new port of a switch in the same engine (the lowest free number).
+    Switch(SwitchId),
+}
+
+impl fmt::Debug for LinkEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkEnd::Port(port) => write!(f, "Port({})", port.name()),
+            LinkEnd::Switch(id) => write!(f, "Switch({})", id.0),
+        }
+    }
+}
+
 /// One direction of a link: the first port given is A.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -117,6 +140,9 @@ pub enum EngineError {
     /// A switch port error.
     #[error("switch: {0}")]
     Switch(#[from] SwitchError),
+    /// A port number that a switch does not have.
+    #[error("switch {switch} has no port {number}", switch = .0.0, number = .1)]
+    NoSuchSwitchPort(SwitchId, u16),
     /// A system call failed.
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -161,8 +187,8 @@ pub struct LinkStats {
 pub struct SwitchStats {
     /// The switch.
     pub id: SwitchId,
-    /// Its ports, by port number.
-    pub ports: Vec<PortStats>,
+    /// Its ports with their VDE numbers, in number order.
+    pub ports: Vec<(u16, PortStats)>,
     /// The switch's own counters.
     pub counters: SwitchCounters,
     /// Heap bytes of the switch's table and port list.
@@ -186,7 +212,7 @@ pub struct EngineStats {
 pub(crate) type Job = Box<dyn FnOnce(&mut Engine) + Send>;
 
 enum Command {
-    AddLink { ports: [Box<dyn Port>; 2], params: [DirectionParams; 2], reply: Sender<Result<LinkId, EngineError>> },
+    AddLink { ends: [LinkEnd; 2], params: [DirectionParams; 2], reply: Sender<Result<LinkId, EngineError>> },
     RemoveLink { id: LinkId, reply: Sender<Result<LinkStats, EngineError>> },
     SetParams { id: LinkId, direction: Direction, update: ParamsUpdate, reply: Sender<Result<(), EngineError>> },
     AddSwitch { mode: SwitchMode, ports: Vec<Box<dyn Port>>, reply: Sender<Result<SwitchId, EngineError>> },
@@ -289,7 +315,30 @@ impl EngineControl {
         a_to_b: DirectionParams,
         b_to_a: DirectionParams,
     ) -> Result<LinkId, EngineError> {
-        self.request(|reply| Command::AddLink { ports: [a, b], params: [a_to_b, b_to_a], reply })?
+        self.add_link_ends(LinkEnd::Port(a), LinkEnd::Port(b), a_to_b, b_to_a)
+    }
+
+    /// Joins two ends, ports or switches of this engine, with a link.
+    pub fn add_link_ends(
+        &self,
+        a: LinkEnd,
+        b: LinkEnd,
+        a_to_b: DirectionParams,
+        b_to_a: DirectionParams,
+    ) -> Result<LinkId, EngineError> {
+        self.request(|reply| Command::AddLink { ends: [a, b], params: [a_to_b, b_to_a], reply })?
+    }
+
+    /// Adds a port to a running switch and returns its VDE number (the
+    /// lowest free one).
+    pub fn add_switch_port(&self, id: SwitchId, port: Box<dyn Port>) -> Result<u16, EngineError> {
+        self.run(move |engine| engine.add_switch_port(id, port))?
+    }
+
+    /// Removes port `number` from a switch and returns its totals; a link
+    /// ending there loses that end (its frames towards it are dropped).
+    pub fn remove_switch_port(&self, id: SwitchId, number: u16) -> Result<PortStats, EngineError> {
+        self.run(move |engine| engine.remove_switch_port(id, number))?
     }
 
     /// Removes a link (frames in flight are dropped) and returns its totals;
@@ -352,8 +401,16 @@ enum Owner {
     Switch { switch: usize, idx: u16 },
 }
 
+/// How frames leave a port entry.
+enum PortIo {
+    /// Through a port of its own, in batches.
+    External(Box<dyn Port>),
+    /// Straight to the other entry of a junction.
+    Junction { peer: usize },
+}
+
 struct PortEntry {
-    port: Box<dyn Port>,
+    io: PortIo,
     owner: Owner,
     stats: PortStats,
     /// Slots queued for the next `send_batch`, capacity [`BATCH`].
@@ -395,8 +452,29 @@ impl LinkState {
 
 struct SwitchState {
     switch: ManagedSwitch,
-    /// Engine port slots; VDE port number `n` is entry `n - 1`.
+    /// Engine port slots; VDE port number `n` is entry `n - 1`, `usize::MAX`
+    /// where no port is.
     ports: Vec<usize>,
+}
+
+impl SwitchState {
+    fn slot(&self, number: u16) -> Option<usize> {
+        let at = usize::from(number).checked_sub(1)?;
+        self.ports.get(at).copied().filter(|p| *p != usize::MAX)
+    }
+
+    fn set_slot(&mut self, number: u16, slot: usize) {
+        let at = usize::from(number) - 1;
+        if self.ports.len() <= at {
+            self.ports.resize(at + 1, usize::MAX);
+        }
+        self.ports[at] = slot;
+    }
+
+    /// (number, slot) of every port, in number order.
+    fn numbered(&self) -> impl Iterator<Item = (u16, usize)> + '_ {
+        self.ports.iter().enumerate().filter(|(_, p)| **p != usize::MAX).map(|(i, p)| (i as u16 + 1, *p))
+    }
 }
 
 /// Whether a direction acts per real frame, so super-frames must be cut.
@@ -448,6 +526,8 @@ pub(crate) struct Engine {
     fanout: Vec<(usize, Tagging)>,
     /// Scratch buffer to drain a port when the pool is empty.
     drain: Vec<u8>,
+    /// Switches that got frames through a junction and have sends queued.
+    dirty_switches: Vec<usize>,
 }
 
 /// What woke the loop, decoded from an epoll key.
@@ -489,6 +569,7 @@ impl Engine {
             egress: Vec::with_capacity(64),
             fanout: Vec::with_capacity(64),
             drain: vec![0u8; crate::pool::SLOT_SIZE],
+            dirty_switches: Vec::with_capacity(16),
         })
     }
 
@@ -526,6 +607,9 @@ impl Engine {
                 }
             }
             self.poll_egress(sys::now());
+            while let Some(switch) = self.dirty_switches.pop() {
+                self.flush_switch(switch);
+            }
         }
     }
 
@@ -540,8 +624,8 @@ impl Engine {
     fn handle_commands(&mut self) -> bool {
         while let Ok(command) = self.inbox.try_recv() {
             match command {
-                Command::AddLink { ports, params, reply } => {
-                    let _ = reply.send(self.add_link(ports, params));
+                Command::AddLink { ends, params, reply } => {
+                    let _ = reply.send(self.add_link(ends, params));
                 }
                 Command::RemoveLink { id, reply } => {
                     let _ = reply.send(self.remove_link(id));
@@ -579,7 +663,8 @@ impl Engine {
     fn attach_port(&mut self, port: Box<dyn Port>, owner: Owner) -> io::Result<usize> {
         let fd = port.fd();
         let stats = PortStats { name: port.name().to_string(), ..PortStats::default() };
-        let id = slab_insert(&mut self.ports, PortEntry { port, owner, stats, txq: Vec::with_capacity(BATCH) });
+        let entry = PortEntry { io: PortIo::External(port), owner, stats, txq: Vec::with_capacity(BATCH) };
+        let id = slab_insert(&mut self.ports, entry);
         if let Err(e) = self.epoll.add(fd, id as u64) {
             self.ports[id] = None;
             return Err(e);
@@ -587,16 +672,102 @@ impl Engine {
         Ok(id)
     }
 
+    /// Adds a port to switch `sw` that meets side `side` of link `link`;
+    /// returns the link side's entry.
+    fn attach_junction(&mut self, link: usize, side: usize, sw: SwitchId) -> Result<usize, EngineError> {
+        let s = self.switches.get_mut(sw.0 as usize).and_then(Option::as_mut).ok_or(EngineError::NoSuchSwitch(sw))?;
+        let number = s.switch.free_port();
+        s.switch.add_port(number, "link", &format!("link {link}"))?;
+        let entry = |peer, owner, name: String| PortEntry {
+            io: PortIo::Junction { peer },
+            owner,
+            stats: PortStats { name, ..PortStats::default() },
+            txq: Vec::new(),
+        };
+        let link_side = slab_insert(
+            &mut self.ports,
+            entry(usize::MAX, Owner::Link { link, side }, format!("switch {} port {number}", sw.0)),
+        );
+        let switch_side = slab_insert(
+            &mut self.ports,
+            entry(link_side, Owner::Switch { switch: sw.0 as usize, idx: number }, format!("link {link}")),
+        );
+        if let Some(e) = self.ports[link_side].as_mut() {
+            e.io = PortIo::Junction { peer: switch_side };
+        }
+        if let Some(s) = self.switches[sw.0 as usize].as_mut() {
+            s.set_slot(number, switch_side);
+        }
+        Ok(link_side)
+    }
+
+    /// Removes a port entry (and, for a junction, its other entry and the
+    /// switch port or link end it stood for) and returns its totals. The
+    /// caller forgets `id` in its owner.
     fn detach_port(&mut self, id: usize) -> PortStats {
         let Some(entry) = self.ports[id].take() else { return PortStats::default() };
-        let _ = self.epoll.delete(entry.port.fd());
+        match &entry.io {
+            PortIo::External(port) => {
+                let _ = self.epoll.delete(port.fd());
+            }
+            PortIo::Junction { peer } => {
+                if let Some(other) = self.ports.get_mut(*peer).and_then(Option::take) {
+                    self.forget(other.owner);
+                }
+            }
+        }
         for slot in &entry.txq {
             self.pool.release(*slot);
         }
         entry.stats
     }
 
-    fn add_link(&mut self, ports: [Box<dyn Port>; 2], params: [DirectionParams; 2]) -> Result<LinkId, EngineError> {
+    /// Clears an owner's reference to a removed port entry.
+    fn forget(&mut self, owner: Owner) {
+        match owner {
+            Owner::Link { link, side } => {
+                if let Some(l) = self.links.get_mut(link).and_then(Option::as_mut) {
+                    l.ports[side] = usize::MAX;
+                }
+            }
+            Owner::Switch { switch, idx } => {
+                if let Some(s) = self.switches.get_mut(switch).and_then(Option::as_mut) {
+                    let _ = s.switch.remove_port(idx);
+                    if let Some(slot) = s.ports.get_mut(usize::from(idx).wrapping_sub(1)) {
+                        *slot = usize::MAX;
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_switch_port(&mut self, id: SwitchId, port: Box<dyn Port>) -> Result<u16, EngineError> {
+        let s = self.switches.get_mut(id.0 as usize).and_then(Option::as_mut).ok_or(EngineError::NoSuchSwitch(id))?;
+        let number = s.switch.free_port();
+        s.switch.add_port(number, "dataplane", port.name())?;
+        match self.attach_port(port, Owner::Switch { switch: id.0 as usize, idx: number }) {
+            Ok(slot) => {
+                if let Some(s) = self.switches[id.0 as usize].as_mut() {
+                    s.set_slot(number, slot);
+                }
+                Ok(number)
+            }
+            Err(e) => {
+                self.forget(Owner::Switch { switch: id.0 as usize, idx: number });
+                Err(e.into())
+            }
+        }
+    }
+
+    fn remove_switch_port(&mut self, id: SwitchId, number: u16) -> Result<PortStats, EngineError> {
+        let s = self.switches.get(id.0 as usize).and_then(Option::as_ref).ok_or(EngineError::NoSuchSwitch(id))?;
+        let slot = s.slot(number).ok_or(EngineError::NoSuchSwitchPort(id, number))?;
+        let stats = self.detach_port(slot);
+        self.forget(Owner::Switch { switch: id.0 as usize, idx: number });
+        Ok(stats)
+    }
+
+    fn add_link(&mut self, ends: [LinkEnd; 2], params: [DirectionParams; 2]) -> Result<LinkId, EngineError> {
         let [p_ab, p_ba] = params;
         let segment = [needs_real_frames(&p_ab), needs_real_frames(&p_ba)];
         let dirs = [LinkDirection::new(p_ab)?, LinkDirection::new(p_ba)?];
@@ -604,8 +775,12 @@ impl Engine {
             &mut self.links,
             LinkState { ports: [usize::MAX; 2], dirs, segment, segmented: [0; 2], gso_dropped: [0; 2], tap: None },
         );
-        for (side, port) in ports.into_iter().enumerate() {
-            match self.attach_port(port, Owner::Link { link, side }) {
+        for (side, end) in ends.into_iter().enumerate() {
+            let attached = match end {
+                LinkEnd::Port(port) => self.attach_port(port, Owner::Link { link, side }).map_err(EngineError::from),
+                LinkEnd::Switch(sw) => self.attach_junction(link, side, sw),
+            };
+            match attached {
                 Ok(id) => {
                     if let Some(l) = self.links[link].as_mut() {
                         l.ports[side] = id;
@@ -613,7 +788,7 @@ impl Engine {
                 }
                 Err(e) => {
                     let _ = self.remove_link(LinkId(link as u32));
-                    return Err(e.into());
+                    return Err(e);
                 }
             }
         }
@@ -685,10 +860,11 @@ impl Engine {
         }
         let sw = slab_insert(&mut self.switches, SwitchState { switch, ports: Vec::new() });
         for (i, port) in ports.into_iter().enumerate() {
-            match self.attach_port(port, Owner::Switch { switch: sw, idx: i as u16 + 1 }) {
+            let number = i as u16 + 1;
+            match self.attach_port(port, Owner::Switch { switch: sw, idx: number }) {
                 Ok(id) => {
                     if let Some(s) = self.switches[sw].as_mut() {
-                        s.ports.push(id);
+                        s.set_slot(number, id);
                     }
                 }
                 Err(e) => {
@@ -703,9 +879,8 @@ impl Engine {
     fn switch_stats(&self, id: usize) -> Option<SwitchStats> {
         let s = self.switches.get(id)?.as_ref()?;
         let ports = s
-            .ports
-            .iter()
-            .map(|p| self.ports.get(*p).and_then(Option::as_ref).map(|e| e.stats.clone()).unwrap_or_default())
+            .numbered()
+            .map(|(n, p)| (n, self.ports.get(p).and_then(Option::as_ref).map(|e| e.stats.clone()).unwrap_or_default()))
             .collect();
         Some(SwitchStats {
             id: SwitchId(id as u32),
@@ -719,8 +894,8 @@ impl Engine {
         let idx = id.0 as usize;
         let mut stats = self.switch_stats(idx).ok_or(EngineError::NoSuchSwitch(id))?;
         let Some(sw) = self.switches[idx].take() else { return Err(EngineError::NoSuchSwitch(id)) };
-        for (i, port) in sw.ports.into_iter().enumerate() {
-            stats.ports[i] = self.detach_port(port);
+        for ((_, port_stats), (_, slot)) in stats.ports.iter_mut().zip(sw.numbered()) {
+            *port_stats = self.detach_port(slot);
         }
         Ok(stats)
     }
@@ -750,13 +925,14 @@ impl Engine {
                 // does not spin, and count it lost.
                 let mut meta = [FrameMeta::default()];
                 let mut bufs = [&mut self.drain[..]];
-                if matches!(entry.port.recv_batch(&mut bufs, &mut meta), Ok(1)) {
+                let PortIo::External(port) = &mut entry.io else { return };
+                if matches!(port.recv_batch(&mut bufs, &mut meta), Ok(1)) {
                     entry.stats.rx_no_buffer += 1;
                 }
                 return;
             }
             let mut metas = [FrameMeta::default(); BATCH];
-            let port = &mut entry.port;
+            let PortIo::External(port) = &mut entry.io else { return };
             let received = self
                 .pool
                 .with_bufs(&slots[..n_slots], |bufs| port.recv_batch(bufs, &mut metas[..n_slots]))
@@ -837,10 +1013,7 @@ impl Engine {
             self.egress.extend_from_slice(egress);
         }
         self.fanout.clear();
-        self.fanout.extend(self.egress.iter().filter_map(|e| {
-            let entry = usize::from(e.port.0).checked_sub(1)?;
-            s.ports.get(entry).map(|p| (*p, e.tagging))
-        }));
+        self.fanout.extend(self.egress.iter().filter_map(|e| s.slot(e.port.0).map(|p| (p, e.tagging))));
         for k in 0..self.fanout.len() {
             let (port_id, tagging) = self.fanout[k];
             let meta = *self.pool.meta(slot);
@@ -869,12 +1042,12 @@ impl Engine {
                         offload.hdr_len = shift(offload.hdr_len);
                     }
                     *self.pool.meta_mut(copy) = FrameMeta { len, offload };
-                    self.queue_tx(port_id, copy);
+                    self.queue_tx(port_id, copy, now);
                     continue;
                 }
             };
             self.pool.retain(out);
-            self.queue_tx(port_id, out);
+            self.queue_tx(port_id, out, now);
         }
         self.pool.release(slot);
     }
@@ -890,12 +1063,33 @@ impl Engine {
     }
 
     /// Queues a slot (one reference) for sending on a port; sends when the
-    /// batch is full.
-    fn queue_tx(&mut self, port: usize, slot: u32) {
+    /// batch is full. A junction hands the frame to its other side at once.
+    fn queue_tx(&mut self, port: usize, slot: u32, now: netem::Instant) {
         let Some(entry) = self.ports.get_mut(port).and_then(Option::as_mut) else {
             self.pool.release(slot);
             return;
         };
+        if let PortIo::Junction { peer } = entry.io {
+            let len = self.pool.meta(slot).len as u64;
+            entry.stats.tx.frames += 1;
+            entry.stats.tx.bytes += len;
+            let Some(other) = self.ports.get_mut(peer).and_then(Option::as_mut) else {
+                self.pool.release(slot);
+                return;
+            };
+            other.stats.rx.frames += 1;
+            other.stats.rx.bytes += len;
+            match other.owner {
+                Owner::Link { link, side } => self.link_ingress(link, side, slot, now),
+                Owner::Switch { switch, idx } => {
+                    self.switch_ingress(switch, idx, slot, now);
+                    if !self.dirty_switches.contains(&switch) {
+                        self.dirty_switches.push(switch);
+                    }
+                }
+            }
+            return;
+        }
         entry.txq.push(slot);
         if entry.txq.len() >= BATCH {
             self.flush_port(port);
@@ -908,6 +1102,7 @@ impl Engine {
         if entry.txq.is_empty() {
             return;
         }
+        let PortIo::External(out) = &mut entry.io else { return };
         let n = entry.txq.len().min(BATCH);
         let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
         let mut metas = [FrameMeta::default(); BATCH];
@@ -915,7 +1110,7 @@ impl Engine {
             frames[k] = self.pool.frame(*slot);
             metas[k] = *self.pool.meta(*slot);
         }
-        let sent = entry.port.send_batch(&frames[..n], &metas[..n]).unwrap_or(0);
+        let sent = out.send_batch(&frames[..n], &metas[..n]).unwrap_or(0);
         entry.stats.tx.frames += sent as u64;
         entry.stats.tx.bytes += metas[..sent].iter().map(|m| m.len as u64).sum::<u64>();
         entry.stats.tx_dropped += (n - sent) as u64;
@@ -955,7 +1150,7 @@ impl Engine {
                     if let Some(tap) = self.links[link].as_mut().and_then(|l| l.tap.as_mut()) {
                         tap.handle_frame(now.total_nanos() + self.realtime_offset, side as u32, self.pool.frame(slot));
                     }
-                    self.queue_tx(out_port, slot);
+                    self.queue_tx(out_port, slot, now);
                 }
             }
             if let Some(l) = self.links[link].as_mut()
@@ -1026,8 +1221,8 @@ impl fmt::Display for SwitchStats {
             "switch {}: learned={} flooded={} dropped_vlan={}",
             self.id.0, c.learned, c.flooded, c.dropped_vlan
         )?;
-        for p in &self.ports {
-            write!(f, "  {}:", p.name)?;
+        for (number, p) in &self.ports {
+            write!(f, "  port {number} {}:", p.name)?;
             write_count(f, "rx", &p.rx)?;
             write_count(f, "tx", &p.tx)?;
             writeln!(f, " tx-refused={} no-buffer={}", p.tx_dropped, p.rx_no_buffer)?;
@@ -1192,5 +1387,56 @@ mod tests {
         capture.close().expect("close");
         hb.inject(&frame(2, 20));
         wait_for(|| !ha.drain_sent().is_empty());
+    }
+
+    #[test]
+    fn links_meet_a_switch_at_junctions() {
+        let engine = EngineHandle::spawn(EngineConfig { pool_slots: 64, ..EngineConfig::standard() }).expect("spawn");
+        let sw = engine.add_switch(SwitchMode::Learning, Vec::new()).expect("switch");
+        let (a, ha) = QueuePort::new("a").expect("port");
+        let (b, hb) = QueuePort::new("b").expect("port");
+        let (c, hc) = QueuePort::new("c").expect("port");
+        let mut slow = DirectionParams::ideal(1);
+        slow.delay_ms = 20.0;
+        let la = engine
+            .add_link_ends(LinkEnd::Port(Box::new(a)), LinkEnd::Switch(sw), slow, DirectionParams::ideal(2))
+            .expect("link a");
+        engine
+            .add_link_ends(
+                LinkEnd::Port(Box::new(b)),
+                LinkEnd::Switch(sw),
+                DirectionParams::ideal(3),
+                DirectionParams::ideal(4),
+            )
+            .expect("link b");
+        assert_eq!(engine.add_switch_port(sw, Box::new(c)).expect("port c"), 3);
+        let start = std::time::Instant::now();
+        ha.inject(&frame(1, 0xff));
+        let mut at_b = Vec::new();
+        wait_for(|| {
+            at_b.extend(hb.drain_sent());
+            !at_b.is_empty()
+        });
+        assert!(start.elapsed() >= std::time::Duration::from_millis(20), "a's link delays before the switch");
+        wait_for(|| !hc.drain_sent().is_empty());
+        // b answers a: learnt, so only a's link gets it, with no delay B->A.
+        hb.inject(&frame(2, 1));
+        wait_for(|| !ha.drain_sent().is_empty());
+        assert!(hc.drain_sent().is_empty());
+        let stats = engine.stats().expect("stats");
+        let numbers: Vec<u16> = stats.switches[0].ports.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        assert_eq!(stats.switches[0].ports[0].1.name, "link 0");
+        assert_eq!(stats.links[0].ports[1].name, "switch 0 port 1");
+        assert_eq!(stats.switches[0].ports[0].1.rx.frames, 1);
+        // Removing a's link frees switch port 1; the next port takes it.
+        engine.remove_link(la).expect("removed");
+        let (d, _hd) = QueuePort::new("d").expect("port");
+        assert_eq!(engine.add_switch_port(sw, Box::new(d)).expect("port d"), 1);
+        let removed = engine.remove_switch_port(sw, 3).expect("port c removed");
+        assert_eq!(removed.name, "c");
+        assert!(matches!(engine.remove_switch_port(sw, 3), Err(EngineError::NoSuchSwitchPort(_, 3))));
+        let stats = engine.shutdown().expect("stats");
+        assert_eq!(stats.pool_in_use, 0);
     }
 }

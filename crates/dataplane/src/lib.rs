@@ -33,8 +33,8 @@ pub mod sys;
 
 pub use attrs::{fresh_seed, is_ignored, link_params_from_attrs, parse_assignments, reverse_seed};
 pub use engine::{
-    Direction, EngineConfig, EngineControl, EngineError, EngineHandle, EngineStats, LinkId, LinkStats, PortStats,
-    SwitchId, SwitchStats,
+    Direction, EngineConfig, EngineControl, EngineError, EngineHandle, EngineStats, LinkEnd, LinkId, LinkStats,
+    PortStats, SwitchId, SwitchStats,
 };
 pub use packet::{MAX_BATCH, PacketPort};
 pub use port::{FrameMeta, NEEDS_CSUM, Offload, Port, QueuePort, QueuePortHandle, VNET_HDR_LEN};

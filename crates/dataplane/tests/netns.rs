@@ -9,7 +9,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use dataplane::lab::{Lab, iperf3, is_root, ping_counts, ping_rtt};
-use dataplane::{Direction, EngineConfig, EngineHandle, LinkId, Port, link_params_from_attrs, parse_assignments};
+use dataplane::{
+    Direction, EngineConfig, EngineHandle, LinkEnd, LinkId, Port, link_params_from_attrs, parse_assignments,
+};
 use netem::{ParamsUpdate, SwitchMode};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -134,9 +136,9 @@ fn a_switch_of_three_lets_all_ping_each_other() {
         }
     }
     // Unicast is not flooded once learnt: h2 sees little of h0 <-> h1.
-    let before = engine.stats().expect("stats").switches[0].ports[2].tx.frames;
+    let before = engine.stats().expect("stats").switches[0].ports[2].1.tx.frames;
     ping(&lab, 0, 1, &["-c", "50", "-i", "0.01"]);
-    let after = engine.stats().expect("stats").switches[0].ports[2].tx.frames;
+    let after = engine.stats().expect("stats").switches[0].ports[2].1.tx.frames;
     eprint!("{}", engine.shutdown().expect("stats"));
     assert!(after - before < 10, "port 2 got {} frames", after - before);
 }
@@ -147,11 +149,34 @@ fn a_hub_floods_unicast() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (lab, engine) = switched(SwitchMode::Hub);
     ping(&lab, 0, 1, &["-c", "2", "-i", "0.05"]);
-    let before = engine.stats().expect("stats").switches[0].ports[2].tx.frames;
+    let before = engine.stats().expect("stats").switches[0].ports[2].1.tx.frames;
     let out = ping(&lab, 0, 1, &["-c", "50", "-i", "0.01"]);
     assert_eq!(ping_counts(&out), Some((50, 50)), "{out}");
-    let after = engine.stats().expect("stats").switches[0].ports[2].tx.frames;
+    let after = engine.stats().expect("stats").switches[0].ports[2].1.tx.frames;
     eprint!("{}", engine.shutdown().expect("stats"));
     // Requests and replies both reach the third port.
     assert!(after - before >= 100, "port 2 got {} frames", after - before);
+}
+
+#[test]
+fn two_hosts_linked_to_a_switch_with_10ms_each_way_ping_at_40ms() {
+    require_root!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(2).expect("namespaces");
+    let engine = EngineHandle::spawn(EngineConfig::standard()).expect("engine");
+    let sw = engine.add_switch(SwitchMode::Learning, Vec::new()).expect("switch");
+    let attrs = parse_assignments(["delay_to=10", "delay_from=10", "emulation=true"]).expect("key=value");
+    for i in 0..2 {
+        let (ab, ba) = link_params_from_attrs(&attrs).expect("valid attrs");
+        let port = Box::new(lab.port(i).expect("port"));
+        engine.add_link_ends(LinkEnd::Port(port), LinkEnd::Switch(sw), ab, ba).expect("link");
+    }
+    ping(&lab, 0, 1, &["-c", "2", "-i", "0.1"]);
+    let out = ping(&lab, 0, 1, &["-c", "20", "-i", "0.05"]);
+    let (min, avg, _) = ping_rtt(&out).expect("rtt line");
+    eprintln!("two links of 10 ms each way through a switch: rtt min/avg = {min}/{avg} ms");
+    assert!(min >= 40.0 && avg < 43.0, "{out}");
+    let stats = engine.shutdown().expect("stats");
+    eprint!("{stats}");
+    assert_eq!(stats.switches[0].counters.learned, 2);
 }

@@ -91,7 +91,8 @@ impl ManagedSwitch {
     }
 
     /// Allocates port `number` in VLAN 0 with one endpoint of `module`
-    /// described by `description`, active.
+    /// described by `description`, active. A number at or past `numports`
+    /// grows the switch (VDE's switches are fixed-size; ours are not).
     pub fn add_port(&mut self, number: u16, module: &str, description: &str) -> Result<(), SwitchError> {
         let port = ManagedPort {
             untagged: Some(0),
@@ -106,7 +107,20 @@ impl ManagedSwitch {
         self.switch.add_port(PortIdx(number), port.netem_vlan())?;
         self.next_endpoint += 1;
         self.ports.insert(number, port);
+        self.numports = self.numports.max(number.saturating_add(1));
         Ok(())
+    }
+
+    /// Frees port `number`; the addresses learnt on it are forgotten.
+    pub fn remove_port(&mut self, number: u16) -> Result<(), SwitchError> {
+        self.switch.remove_port(PortIdx(number))?;
+        self.ports.remove(&number);
+        Ok(())
+    }
+
+    /// The lowest port number not allocated (from 1).
+    pub fn free_port(&self) -> u16 {
+        (1..=u16::MAX).find(|n| !self.ports.contains_key(n)).unwrap_or(u16::MAX)
     }
 
     /// Marks a port active (something connected) or inactive.

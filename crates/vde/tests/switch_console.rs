@@ -388,3 +388,15 @@ fn hash_print_lists_learnt_addresses_with_their_age() {
         "#]],
     );
 }
+
+#[test]
+fn ports_come_and_go_and_the_switch_grows() {
+    let mut sw = two_port_switch();
+    assert_eq!(sw.free_port(), 2);
+    sw.add_port(40, "tomato", "element 9 eth0").expect("port 40 is free");
+    assert_eq!(sw.info().numports, 41);
+    sw.remove_port(1).expect("port 1 exists");
+    assert_eq!(sw.free_port(), 1);
+    assert!(sw.remove_port(1).is_err());
+    assert_eq!(sw.ports().iter().map(|p| p.number).collect::<Vec<_>>(), [5, 40]);
+}
