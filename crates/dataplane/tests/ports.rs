@@ -66,9 +66,9 @@ fn a_tap_in_a_namespace_pings_both_ways_and_carries_tcp_super_frames() {
     assert_eq!(ping_counts(&ping(&lab, 1, &lab.addr(0), 5)), Some((5, 5)), "tap -> h0");
 
     let to_tap = iperf3(&lab, 0, 1, 3).expect("iperf3 h0 -> tap");
-    let before = engine.stats().expect("stats").links[0].ports[1].rx.clone();
+    let before = engine.stats().expect("stats").links[0].ports[1].rx;
     let from_tap = iperf3(&lab, 1, 0, 3).expect("iperf3 tap -> h0");
-    let after = engine.stats().expect("stats").links[0].ports[1].rx.clone();
+    let after = engine.stats().expect("stats").links[0].ports[1].rx;
     eprintln!("tap: iperf3 TCP veth->tap {:.0} Mbit/s, tap->veth {:.0} Mbit/s", to_tap / 1e6, from_tap / 1e6);
     // The tap hands us TSO super-frames (TUNSETOFFLOAD): on average far
     // more than one MTU per frame read.
