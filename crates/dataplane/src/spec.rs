@@ -312,4 +312,21 @@ mod tests {
         assert!(err("udp:1.2.3.4:5=5.6.7.8:9,mtu=1400").contains("option \"mtu=1400\": key=HEX64 or keyfile=PATH"));
         assert!(err(&format!("udp:1.2.3.4:5=5.6.7.8:9,key={HEX},keyfile=k")).contains("exactly one of"));
     }
+
+    proptest::proptest! {
+        /// Any text parses or is refused with a message; what parses
+        /// prints back to a spec that parses to the same thing.
+        #[test]
+        fn any_text_parses_or_names_a_problem(text in "(tap:|dgram:|udp:|x:)?[a-z0-9:=,./\\[\\] ]{0,40}") {
+            match parse(&text) {
+                Ok(spec) => {
+                    let again = parse(&spec.to_string());
+                    if !matches!(spec, PortSpec::Udp { key: KeySource::Inline(_), .. }) {
+                        proptest::prop_assert_eq!(again, Ok(spec));
+                    }
+                }
+                Err(e) => proptest::prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
 }

@@ -472,6 +472,17 @@ mod tests {
             }
         }
 
+        /// Arbitrary bytes from the network never panic the opener and are
+        /// never taken for a frame.
+        #[test]
+        fn random_datagrams_are_refused(mut d in proptest::collection::vec(any::<u8>(), 0..200), v1 in any::<bool>()) {
+            if v1 && !d.is_empty() {
+                d[0] = VERSION;
+            }
+            let got = Opener::new(&key(1)).open_datagram(&mut d, 8);
+            prop_assert!(matches!(got, Err(Rejected::Malformed | Rejected::BadTag)), "{:?}", got);
+        }
+
         /// Whatever the frame, sealing then opening gives it back.
         #[test]
         fn seal_then_open_round_trips(frame in proptest::collection::vec(any::<u8>(), 0..2000), first in 0u64..u64::MAX - 10) {
