@@ -85,11 +85,18 @@ fn set_up(ifr: &mut libc::ifreq) -> io::Result<()> {
 
 impl TapPort {
     /// Creates tap `name` in the calling thread's network namespace and sets
-    /// it up. Fails if an interface of that name exists and is not a tap we
-    /// may attach to.
+    /// it up. Fails if an interface of that name exists already.
     pub fn create(name: &str) -> io::Result<TapPort> {
         let ctx = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("tap {name}: {what}: {e}"));
         let mut ifr = ifreq_named(name)?;
+        // TUNSETIFF would attach to an existing persistent tap of that name;
+        // the engine only touches interfaces it creates, so refuse instead.
+        if crate::sys::ifindex(name).is_ok() {
+            return Err(ctx(
+                "create",
+                io::Error::new(io::ErrorKind::AlreadyExists, "an interface of that name exists"),
+            ));
+        }
         // SAFETY: the path is a NUL-terminated literal.
         let raw = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) };
         if raw < 0 {

@@ -58,6 +58,8 @@ fn a_tap_in_a_namespace_pings_both_ways_and_carries_tcp_super_frames() {
     run("ip", &["-n", &lab.ns_host(1), "link", "del", "e1"]).expect("remove h1's veth");
     let tap = TapPort::create_in("tap1", &format!("/run/netns/{}", lab.ns_host(1))).expect("tap in h1");
     assert_eq!(tap.name(), "tap1");
+    let twice = TapPort::create_in("tap1", &format!("/run/netns/{}", lab.ns_host(1)));
+    assert!(twice.is_err_and(|e| e.to_string().contains("exists")), "an existing interface is not taken over");
     run("ip", &["-n", &lab.ns_host(1), "addr", "add", "10.77.0.2/24", "dev", "tap1"]).expect("address");
     let engine = EngineHandle::spawn(EngineConfig::standard()).expect("engine");
     join(&engine, Box::new(lab.port(0).expect("port j0")), Box::new(tap));
