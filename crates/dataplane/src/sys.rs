@@ -1,8 +1,11 @@
 //! Thin, checked wrappers over the Linux calls the engine uses besides
-//! AF_PACKET: the monotonic clock, epoll, timerfd, eventfd and `setns`.
+//! AF_PACKET: the monotonic clock, epoll, timerfd, eventfd and `setns`, and
+//! what the datagram ports share (socket addresses, `sendmmsg`, random
+//! bytes).
 //!
-//! Every `unsafe` block of the crate outside `packet.rs` lives here, each
-//! with the reason it is sound, so the engine itself is safe code.
+//! Every `unsafe` block of the crate outside the port modules (`packet.rs`,
+//! `tap.rs`, `dgram.rs`, `tunnel.rs`) lives here, each with the reason it is
+//! sound, so the engine itself is safe code.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -211,4 +214,159 @@ pub fn wait_for_termination() -> io::Result<i32> {
     // SAFETY: `set` is initialised and `sig` is writable.
     let ret = unsafe { libc::sigwait(&set, &mut sig) };
     if ret != 0 { Err(io::Error::from_raw_os_error(ret)) } else { Ok(sig) }
+}
+
+/// A socket address in the form the kernel takes it.
+#[derive(Clone, Copy)]
+pub struct SockAddr {
+    storage: libc::sockaddr_storage,
+    len: libc::socklen_t,
+}
+
+impl std::fmt::Debug for SockAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SockAddr").field("family", &self.storage.ss_family).field("len", &self.len).finish()
+    }
+}
+
+impl SockAddr {
+    /// The address of a unix socket bound at `path` (at most 107 bytes).
+    pub fn unix(path: &std::path::Path) -> io::Result<SockAddr> {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        // SAFETY: sockaddr_storage and sockaddr_un are plain old data;
+        // all-zero is valid for both.
+        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut un: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        if bytes.is_empty() || bytes.len() >= un.sun_path.len() || bytes.contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unix socket path {path:?}: must be 1 to {} bytes without NUL", un.sun_path.len() - 1),
+            ));
+        }
+        un.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (dst, src) in un.sun_path.iter_mut().zip(bytes) {
+            *dst = *src as libc::c_char;
+        }
+        // SAFETY: sockaddr_storage is larger than and aligned for any
+        // sockaddr, so a sockaddr_un fits at its start.
+        unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), un) };
+        let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + 1;
+        Ok(SockAddr { storage, len: len as libc::socklen_t })
+    }
+
+    /// The path of a unix socket address, if it is one with a path.
+    pub fn unix_path_bytes(&self) -> Option<&[u8]> {
+        if i32::from(self.storage.ss_family) != libc::AF_UNIX {
+            return None;
+        }
+        let start = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+        let len = (self.len as usize).checked_sub(start)?;
+        // SAFETY: the storage holds a sockaddr_un (family checked) of which
+        // `len` path bytes are within the storage's size.
+        let all: &[u8] = unsafe {
+            std::slice::from_raw_parts(
+                (&self.storage as *const libc::sockaddr_storage).cast::<u8>().add(start),
+                len.min(size_of::<libc::sockaddr_storage>() - start),
+            )
+        };
+        let end = all.iter().position(|b| *b == 0).unwrap_or(all.len());
+        Some(&all[..end])
+    }
+
+    /// An all-zero address for the kernel to fill in (`recvmmsg`).
+    pub fn empty() -> SockAddr {
+        // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+        SockAddr { storage: unsafe { std::mem::zeroed() }, len: size_of::<libc::sockaddr_storage>() as libc::socklen_t }
+    }
+
+    /// Pointer and capacity for a `msghdr`'s `msg_name`.
+    pub fn as_mut_name(&mut self) -> (*mut libc::c_void, libc::socklen_t) {
+        (
+            (&mut self.storage as *mut libc::sockaddr_storage).cast(),
+            size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        )
+    }
+
+    /// Records the length the kernel reported after filling the address.
+    pub fn set_len(&mut self, len: libc::socklen_t) {
+        self.len = len.min(size_of::<libc::sockaddr_storage>() as libc::socklen_t);
+    }
+}
+
+/// Sends each of `bufs` as one datagram with `sendmmsg`, to `to` or, when
+/// `None`, to the connected peer. A datagram the kernel refuses (peer gone,
+/// queue full) is skipped and reported to `refused` with its index, as a
+/// NIC with a full ring would drop it. Returns how many were sent.
+pub fn send_datagrams(fd: RawFd, bufs: &[&[u8]], to: Option<&SockAddr>, mut refused: impl FnMut(usize)) -> usize {
+    const CHUNK: usize = 64;
+    let mut sent = 0;
+    let mut start = 0;
+    while start < bufs.len() {
+        let count = (bufs.len() - start).min(CHUNK);
+        // SAFETY: iovec and mmsghdr are plain old data; zero is valid and
+        // every field used is set below.
+        let mut iovs: [libc::iovec; CHUNK] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut msgs: [libc::mmsghdr; CHUNK] = unsafe { std::mem::zeroed() };
+        for j in 0..count {
+            let buf = bufs[start + j];
+            // The kernel only reads through this pointer (sendmmsg).
+            iovs[j] = libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() };
+            msgs[j].msg_hdr.msg_iov = &mut iovs[j];
+            msgs[j].msg_hdr.msg_iovlen = 1;
+            if let Some(addr) = to {
+                // The kernel only reads the destination address.
+                msgs[j].msg_hdr.msg_name = (&addr.storage as *const libc::sockaddr_storage) as *mut libc::c_void;
+                msgs[j].msg_hdr.msg_namelen = addr.len;
+            }
+        }
+        // SAFETY: each header points at one live iovec over a live buffer
+        // of the stated length and, optionally, at a live address; sendmmsg
+        // only reads them.
+        let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), count as libc::c_uint, libc::MSG_DONTWAIT) };
+        if n <= 0 {
+            refused(start);
+            start += 1;
+        } else {
+            sent += n as usize;
+            start += n as usize;
+        }
+    }
+    sent
+}
+
+/// Fills `buf` from the kernel's random number generator.
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: writes at most `buf.len() - filled` bytes into the live
+        // remainder of `buf`.
+        let n = unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        } else {
+            filled += n as usize;
+        }
+    }
+    Ok(())
+}
+
+/// Nanoseconds since the Unix epoch on the wall clock.
+pub fn realtime_nanos() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_REALTIME always
+    // exists, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    (ts.tv_sec.max(0) as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The path of a network namespace given by name (`/run/netns/NAME`, as
+/// `ip netns` keeps them) or by path (anything with a `/`).
+pub fn netns_path(netns: &str) -> String {
+    if netns.contains('/') { netns.to_string() } else { format!("/run/netns/{netns}") }
 }
