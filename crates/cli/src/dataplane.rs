@@ -16,12 +16,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use capture::{Capture, CaptureConfig, CaptureMode, CaptureSetup, Interface};
 use clap::{Args, Subcommand};
-use dataplane::{EngineConfig, EngineHandle, LinkId, PacketPort, Port, sys};
+use dataplane::{EngineConfig, EngineHandle, LinkId, Port, PortSpec, sys};
 
 /// Subcommands of `tomato dataplane`.
 #[derive(Subcommand)]
 pub enum DataplaneCommand {
-    /// Joins IF_A and IF_B with an emulated link until Ctrl-C.
+    /// Joins ports A and B with an emulated link until Ctrl-C.
+    ///
+    /// A port is an existing interface (`veth1`), a tap this command creates
+    /// (`tap:NAME`), QEMU's unix datagram netdev (`dgram:LOCAL=REMOTE`) or an
+    /// encrypted UDP tunnel to another host (`udp:BIND=PEER,key=HEX64` or
+    /// `udp:BIND=PEER,keyfile=PATH`).
     ///
     /// Attributes use the model's names for a `bridge` connection between
     /// [IF_A, IF_B]: `*_from` shapes frames IF_A -> IF_B, `*_to` frames
@@ -30,13 +35,16 @@ pub enum DataplaneCommand {
     /// `tomato dataplane link veth1 veth2 delay_to=10 lossratio_from=1`.
     /// `tomato capabilities bridge` lists them all.
     Link {
-        /// The first interface (A).
-        if_a: String,
-        /// The second interface (B).
-        if_b: String,
+        /// The first port (A).
+        #[arg(value_name = "PORT_A")]
+        if_a: PortSpec,
+        /// The second port (B).
+        #[arg(value_name = "PORT_B")]
+        if_b: PortSpec,
         /// Attributes as key=value.
         attrs: Vec<String>,
-        /// Open the interfaces in this network namespace (`ip netns` name).
+        /// Open interfaces, create taps and bind tunnels in this network
+        /// namespace (`ip netns` name or a path).
         #[arg(long)]
         netns: Option<String>,
         /// Serve a `wirefilter` console on this unix socket (`socat - UNIX-CONNECT:PATH`).
@@ -45,15 +53,17 @@ pub enum DataplaneCommand {
         #[command(flatten)]
         capture: CaptureArgs,
     },
-    /// Joins interfaces with a learning switch (or a hub) until Ctrl-C.
+    /// Joins ports with a learning switch (or a hub) until Ctrl-C; ports
+    /// are named as for `link`.
     Switch {
-        /// The interfaces, at least two.
-        #[arg(required = true, num_args = 2..)]
-        interfaces: Vec<String>,
+        /// The ports, at least two.
+        #[arg(required = true, num_args = 2.., value_name = "PORT")]
+        interfaces: Vec<PortSpec>,
         /// Flood every frame to every other port instead of learning.
         #[arg(long)]
         hub: bool,
-        /// Open the interfaces in this network namespace (`ip netns` name).
+        /// Open interfaces, create taps and bind tunnels in this network
+        /// namespace (`ip netns` name or a path).
         #[arg(long)]
         netns: Option<String>,
         /// Serve a `vde_switch` console on this unix socket (`socat - UNIX-CONNECT:PATH`).
@@ -159,15 +169,8 @@ fn serve_console(
     Ok(server)
 }
 
-fn open(name: &str, netns: Option<&str>) -> anyhow::Result<Box<dyn Port>> {
-    let port = match netns {
-        None => PacketPort::open(name),
-        Some(ns) => {
-            let owned = name.to_string();
-            sys::in_netns(&format!("/run/netns/{ns}"), move || PacketPort::open(&owned))?
-        }
-    };
-    Ok(Box::new(port.with_context(|| format!("opening interface {name}"))?))
+fn open(spec: &PortSpec, netns: Option<&str>) -> anyhow::Result<Box<dyn Port>> {
+    spec.open(netns).with_context(|| format!("opening port {spec}"))
 }
 
 /// Runs a `tomato dataplane` subcommand.
@@ -191,7 +194,7 @@ pub fn run(cmd: DataplaneCommand) -> anyhow::Result<ExitCode> {
             let a = open(&if_a, netns.as_deref())?;
             let b = open(&if_b, netns.as_deref())?;
             let id = engine.add_link(a, b, ab, ba)?;
-            capture = capture_args.start(&engine, id, &if_a, &if_b)?;
+            capture = capture_args.start(&engine, id, &if_a.to_string(), &if_b.to_string())?;
             let server = match console {
                 Some(path) => Some(serve_console(&path, |p| dataplane::console::serve_link(engine.control(), id, p))?),
                 None => None,
@@ -209,7 +212,11 @@ pub fn run(cmd: DataplaneCommand) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            eprintln!("{} of {} running; Ctrl-C stops it", if hub { "hub" } else { "switch" }, interfaces.join(", "));
+            eprintln!(
+                "{} of {} running; Ctrl-C stops it",
+                if hub { "hub" } else { "switch" },
+                interfaces.iter().map(PortSpec::to_string).collect::<Vec<_>>().join(", ")
+            );
             server
         }
     };

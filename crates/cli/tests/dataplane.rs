@@ -25,7 +25,7 @@ fn has(program: &str) -> bool {
 }
 
 macro_rules! require_root_and {
-    ($($tool:literal),*) => {
+    ($($tool:literal),* $(,)?) => {
         if !is_root() {
             eprintln!("skipped: needs root (network namespaces, AF_PACKET)");
             return;
@@ -275,4 +275,21 @@ fn a_switch_console_prints_ports_and_the_learnt_addresses() {
     let (_, received) = ping_counts(&ping(&lab, 0, 1, 3)).expect("ping summary");
     assert_eq!(received, 0);
     running.stop();
+}
+
+#[test]
+fn a_link_joins_an_interface_to_a_tap_the_command_creates_and_removes() {
+    require_root_and!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(1).expect("namespaces");
+    let ns = lab.ns_x();
+    let running = Running::start(&["dataplane", "link", "j0", "tap:tmtap0", "emulation=false", "--netns", &ns]);
+    running.wait_for_line("running");
+    let ip = |args: &[&str]| Command::new("ip").args(["-n", &ns]).args(args).output().expect("ip runs");
+    assert!(ip(&["addr", "add", "10.77.0.9/24", "dev", "tmtap0"]).status.success());
+    let out = lab.command(0, "ping", &["-c", "3", "-i", "0.05", "-W", "1", "10.77.0.9"]).output().expect("ping runs");
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(ping_counts(&out), Some((3, 3)), "{out}");
+    running.stop();
+    assert!(!ip(&["link", "show", "tmtap0"]).status.success(), "the tap is gone with the command");
 }
