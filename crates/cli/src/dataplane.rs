@@ -34,25 +34,7 @@ pub enum DataplaneCommand {
     /// kbit/s each way) for those not given; e.g.
     /// `tomato dataplane link veth1 veth2 delay_to=10 lossratio_from=1`.
     /// `tomato capabilities bridge` lists them all.
-    Link {
-        /// The first port (A).
-        #[arg(value_name = "PORT_A")]
-        if_a: PortSpec,
-        /// The second port (B).
-        #[arg(value_name = "PORT_B")]
-        if_b: PortSpec,
-        /// Attributes as key=value.
-        attrs: Vec<String>,
-        /// Open interfaces, create taps and bind tunnels in this network
-        /// namespace (`ip netns` name or a path).
-        #[arg(long)]
-        netns: Option<String>,
-        /// Serve a `wirefilter` console on this unix socket (`socat - UNIX-CONNECT:PATH`).
-        #[arg(long, value_name = "PATH")]
-        console: Option<PathBuf>,
-        #[command(flatten)]
-        capture: CaptureArgs,
-    },
+    Link(Box<LinkArgs>),
     /// Joins ports with a learning switch (or a hub) until Ctrl-C; ports
     /// are named as for `link`.
     Switch {
@@ -70,6 +52,29 @@ pub enum DataplaneCommand {
         #[arg(long, value_name = "PATH")]
         console: Option<PathBuf>,
     },
+}
+
+/// Arguments of `tomato dataplane link` (boxed: the capture options make it large).
+#[derive(Args)]
+pub struct LinkArgs {
+    /// The first port (A).
+    #[arg(value_name = "PORT_A")]
+    pub if_a: PortSpec,
+    /// The second port (B).
+    #[arg(value_name = "PORT_B")]
+    pub if_b: PortSpec,
+    /// Attributes as key=value.
+    pub attrs: Vec<String>,
+    /// Open interfaces, create taps and bind tunnels in this network
+    /// namespace (`ip netns` name or a path).
+    #[arg(long)]
+    pub netns: Option<String>,
+    /// Serve a `wirefilter` console on this unix socket (`socat - UNIX-CONNECT:PATH`).
+    #[arg(long, value_name = "PATH")]
+    pub console: Option<PathBuf>,
+    /// What to capture.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 /// Capture options of `tomato dataplane link`.
@@ -181,7 +186,8 @@ pub fn run(cmd: DataplaneCommand) -> anyhow::Result<ExitCode> {
     let engine = EngineHandle::spawn(EngineConfig::standard())?;
     let mut capture = None;
     let console_server = match cmd {
-        DataplaneCommand::Link { if_a, if_b, attrs, netns, console, capture: capture_args } => {
+        DataplaneCommand::Link(args) => {
+            let LinkArgs { if_a, if_b, attrs, netns, console, capture: capture_args } = *args;
             let attrs = dataplane::parse_assignments(attrs.iter().map(String::as_str)).map_err(anyhow::Error::msg)?;
             let (ab, ba) = match dataplane::link_params_from_attrs(&attrs) {
                 Ok(params) => params,
