@@ -29,8 +29,8 @@ pub enum DataplaneCommand {
     /// `udp:BIND=PEER,keyfile=PATH`).
     ///
     /// Attributes use the model's names for a `bridge` connection between
-    /// [IF_A, IF_B]: `*_from` shapes frames IF_A -> IF_B, `*_to` frames
-    /// IF_B -> IF_A, with the model's defaults (including bandwidth 10000
+    /// [PORT_A, PORT_B]: `*_from` shapes frames A -> B, `*_to` frames
+    /// B -> A, with the model's defaults (including bandwidth 10000
     /// kbit/s each way) for those not given; e.g.
     /// `tomato dataplane link veth1 veth2 delay_to=10 lossratio_from=1`.
     /// `tomato capabilities bridge` lists them all.
