@@ -233,24 +233,9 @@ impl Port for DgramPort {
         // SAFETY: `msgs[..want]` point at `iovs` over the caller's buffers
         // with their true lengths and at `names` with their capacity; all
         // outlive the call, and the kernel writes no more than that.
-        let n = unsafe {
-            libc::recvmmsg(
-                self.fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                want as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                _ => Err(e),
-            };
-        }
+        let n = unsafe { sys::recv_messages(self.fd.as_raw_fd(), &mut msgs[..want]) }?;
         let mut kept = 0;
-        for i in 0..n as usize {
+        for i in 0..n {
             names[i].set_len(msgs[i].msg_hdr.msg_namelen);
             if names[i].unix_path_bytes() != Some(&self.remote_path[..]) {
                 self.counters.rx_foreign += 1;

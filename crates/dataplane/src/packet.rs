@@ -19,7 +19,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::port::{FrameMeta, Offload, Port, VNET_HDR_LEN};
-use crate::sys::ifindex;
+use crate::sys::{self, ifindex};
 
 /// Frames per `recvmmsg`/`sendmmsg` call at most.
 pub const MAX_BATCH: usize = 64;
@@ -149,25 +149,12 @@ impl Port for PacketPort {
         // SAFETY: `msgs[..want]` point at `iovs`, which point at `hdrs` and
         // at the caller's buffers with their true lengths; all outlive the
         // call, and the kernel writes no more than those lengths.
-        let n = unsafe {
-            libc::recvmmsg(
-                self.fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                want as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
+        let n = match unsafe { sys::recv_messages(self.fd.as_raw_fd(), &mut msgs[..want]) } {
+            Ok(n) => n,
+            // The interface went down or away: nothing to read.
+            Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => 0,
+            Err(e) => return Err(e),
         };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                // The interface went down or away: nothing to read.
-                _ if e.raw_os_error() == Some(libc::ENETDOWN) => Ok(0),
-                _ => Err(e),
-            };
-        }
-        let n = n as usize;
         // Compact: drop truncated frames and short reads, keep order.
         let mut kept = 0;
         for i in 0..n {

@@ -295,6 +295,27 @@ impl SockAddr {
     }
 }
 
+/// Receives into `msgs` (prepared by the caller) without waiting and returns
+/// how many arrived: 0 when none is waiting or a signal interrupted the call.
+///
+/// # Safety
+/// Every `msgs[i]` must point at buffers (and address storage) that are
+/// valid for writes of the lengths it states and outlive the call.
+pub unsafe fn recv_messages(fd: RawFd, msgs: &mut [libc::mmsghdr]) -> io::Result<usize> {
+    let count = libc::c_uint::try_from(msgs.len()).unwrap_or(libc::c_uint::MAX);
+    // SAFETY: the caller vouches for what `msgs` points at; the kernel
+    // writes at most `count` entries of `msgs` itself.
+    let n = unsafe { libc::recvmmsg(fd, msgs.as_mut_ptr(), count, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            _ => Err(e),
+        };
+    }
+    Ok(n as usize)
+}
+
 /// Sends each of `bufs` as one datagram with `sendmmsg`, to `to` or, when
 /// `None`, to the connected peer. A datagram the kernel refuses (peer gone,
 /// queue full) is skipped and reported to `refused` with its index, as a

@@ -276,28 +276,10 @@ impl Port for TunnelPort {
         // SAFETY: `msgs[..want]` point at `iovs`, which point at `heads`,
         // `tails` and the caller's buffers with their true lengths; all
         // outlive the call, and the kernel writes no more than that.
-        let n = unsafe {
-            libc::recvmmsg(
-                self.fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                want as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                // An ICMP error from the peer (not listening yet) is
-                // reported once on the socket; nothing to read.
-                io::ErrorKind::ConnectionRefused => Ok(0),
-                _ => Err(e),
-            };
-        }
+        let n = unsafe { sys::recv_messages(self.fd.as_raw_fd(), &mut msgs[..want]) }?;
         let own = self.sealer.sender();
         let mut kept = 0;
-        for i in 0..n as usize {
+        for i in 0..n {
             if msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 bump(&self.counters.rx_truncated);
                 continue;
