@@ -34,6 +34,11 @@ pub fn host_ticks(stat: &str) -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
+/// CPUs this process may use.
+pub fn n_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// A snapshot of the counters.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
@@ -80,7 +85,7 @@ impl Usage {
     /// The use from `a` to `b`.
     pub fn between(a: &Sample, b: &Sample) -> Usage {
         let secs = (b.at - a.at).as_secs_f64().max(1e-9);
-        let n_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let n_cpus = n_cpus() as f64;
         let host_total = b.host_total.saturating_sub(a.host_total).max(1) as f64;
         Usage {
             engine_cores: b.engine_ticks.saturating_sub(a.engine_ticks) as f64 / ticks_per_sec() / secs,

@@ -151,10 +151,14 @@ impl Bench {
         Ok((r, load))
     }
 
-    /// Probe frames from host 0's `tx_if` to host 1's `rx_if`.
-    fn probe(&self, tx_if: &str, rx_if: &str, plan: &SendPlan) -> Res<(SendReport, Vec<probe::Rx>)> {
+    /// Probe frames from host 0's `tx_if` to host 1's `rx_if`, with the
+    /// CPU use meanwhile (a busy host shows in the delay tail).
+    fn probe(&self, tx_if: &str, rx_if: &str, plan: &SendPlan) -> Res<(SendReport, Vec<probe::Rx>, Load)> {
         let linger = Duration::from_millis(300);
-        Ok(probe::run((&self.h(0), tx_if), (&self.h(1), rx_if), plan, linger)?)
+        let before = cpu::sample();
+        let (report, frames) = probe::run((&self.h(0), tx_if), (&self.h(1), rx_if), plan, linger)?;
+        let usage = cpu::Usage::between(&before, &cpu::sample());
+        Ok((report, frames, Load { usage, frames_per_sec: 0.0 }))
     }
 }
 
@@ -178,7 +182,10 @@ struct Load {
 impl std::fmt::Display for Load {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let u = &self.usage;
-        write!(f, "engine CPU {:.2} cores, host busy {:.2} cores", u.engine_cores, u.host_cores)?;
+        if u.engine_cores > 0.0 {
+            write!(f, "engine CPU {:.2} cores, ", u.engine_cores)?;
+        }
+        write!(f, "host busy {:.2} of {} cores", u.host_cores, cpu::n_cpus())?;
         if self.frames_per_sec > 0.0 {
             write!(
                 f,
@@ -310,9 +317,9 @@ fn delay_errors(report: &SendReport, frames: &[probe::Rx], delay_ms: f64) -> Res
     Ok(DelayErr { p50: us(0.5)?, p99: us(0.99)?, max: us(1.0)?, received: frames.len(), sent: report.sent })
 }
 
-fn print_delay(label: &str, d: &DelayErr) {
+fn print_delay(label: &str, d: &DelayErr, load: &Load) {
     println!(
-        "  {label:<28} p50 {:+9.1} us  p99 {:+9.1} us  max {:+9.1} us  ({} of {} frames)",
+        "  {label:<18} p50 {:+8.1} us  p99 {:+8.1} us  max {:+8.1} us  ({} of {} frames; {load})",
         d.p50, d.p99, d.max, d.received, d.sent
     );
 }
@@ -372,6 +379,36 @@ fn b_tx_bytes(stats: &EngineStats) -> u64 {
     stats.links.first().map_or(0, |l| l.ports[1].tx.bytes)
 }
 
+/// The engine's counters and when it read them: the middle of a request
+/// that took under 200 µs (retried a few times), since on a busy host the
+/// asking thread may wait milliseconds for a CPU before or after asking.
+fn timed_stats(engine: &EngineHandle) -> Option<(Instant, EngineStats)> {
+    let mut best: Option<(Duration, Instant, EngineStats)> = None;
+    for _ in 0..20 {
+        let before = Instant::now();
+        let stats = engine.stats().ok()?;
+        let took = before.elapsed();
+        let mid = before + took / 2;
+        if best.as_ref().is_none_or(|(t, _, _)| took < *t) {
+            best = Some((took, mid, stats));
+        }
+        if took < Duration::from_micros(200) {
+            break;
+        }
+    }
+    best.map(|(_, mid, stats)| (mid, stats))
+}
+
+/// Frames held in the A→B direction of the first link (queued or in
+/// delay): a link whose queue never empties runs at its full rate.
+fn in_link(stats: &EngineStats) -> u64 {
+    stats.links.first().map_or(0, |l| {
+        let c = &l.counters[0];
+        (c.received.frames + c.duplicated.frames)
+            .saturating_sub(c.sent.frames + c.dropped_loss.frames + c.dropped_queue.frames + c.dropped_mtu.frames)
+    })
+}
+
 /// Fidelity figures for the summary.
 struct Fidelity {
     delay: DelayErr,
@@ -391,18 +428,18 @@ fn fidelity(b: &Bench, vde: &mut vde::Vde) -> Res<Fidelity> {
     for delay in [0.0, DELAY_MS] {
         let d = format!("delay_from={delay}");
         let engine = b.linked(&[&d, "bandwidth_from=0", "bandwidth_to=0"])?;
-        let (report, frames) = b.probe("e0", "e1", &delay_plan(b))?;
+        let (report, frames, load) = b.probe("e0", "e1", &delay_plan(b))?;
         drop(engine);
         let e = delay_errors(&report, &frames, delay)?;
-        print_delay(&format!("ours, {delay} ms"), &e);
+        print_delay(&format!("ours, {delay} ms"), &e, &load);
         ours_delay = Some(e);
     }
     for delay in [0.0, DELAY_MS] {
         let options = if delay > 0.0 { vec!["-d".to_string(), format!("{delay}")] } else { Vec::new() };
         vde.set_wire(&options)?;
-        let (report, frames) = b.probe(&vde::tap(0), &vde::tap(1), &delay_plan(b))?;
+        let (report, frames, load) = b.probe(&vde::tap(0), &vde::tap(1), &delay_plan(b))?;
         let e = delay_errors(&report, &frames, delay)?;
-        print_delay(&format!("wirefilter, {delay} ms"), &e);
+        print_delay(&format!("wirefilter, {delay} ms"), &e, &load);
     }
     let delay = ours_delay.ok_or("no delay run")?;
     println!("  target: ours p99 error <= 50 us at {DELAY_MS} ms");
@@ -419,7 +456,7 @@ fn fidelity(b: &Bench, vde: &mut vde::Vde) -> Res<Fidelity> {
     let mut runs = Vec::new();
     for k in 1..=2 {
         let engine = b.linked(&["lossratio_from=1", "bandwidth_from=0", "bandwidth_to=0", &seed])?;
-        let (report, frames) = b.probe("e0", "e1", &loss_plan(b))?;
+        let (report, frames, _) = b.probe("e0", "e1", &loss_plan(b))?;
         let stats = engine.shutdown()?;
         let run = loss_run(&report, &frames);
         let link = stats.links.first().ok_or("no link")?;
@@ -444,7 +481,7 @@ fn fidelity(b: &Bench, vde: &mut vde::Vde) -> Res<Fidelity> {
         if same_frames { "yes" } else { "NO" }
     );
     vde.set_wire(&["-l".to_string(), "1".to_string()])?;
-    let (report, frames) = b.probe(&vde::tap(0), &vde::tap(1), &loss_plan(b))?;
+    let (report, frames, _) = b.probe(&vde::tap(0), &vde::tap(1), &loss_plan(b))?;
     let v = loss_run(&report, &frames);
     let inside = (lo..=hi).contains(&(v.lost.len() as u64));
     println!(
@@ -468,7 +505,7 @@ fn fidelity(b: &Bench, vde: &mut vde::Vde) -> Res<Fidelity> {
         let bw = format!("bandwidth_from={}", mbit * 1000);
         let queue = format!("queue_from={}", rate_queue(mbit));
         let engine = b.linked(&[&bw, &queue, "bandwidth_to=0"])?;
-        let (report, frames) = b.probe("e0", "e1", &rate_plan(b, mbit))?;
+        let (report, frames, load) = b.probe("e0", "e1", &rate_plan(b, mbit))?;
         let stats = engine.shutdown()?;
         let (rate, offered) = probe_rate(&report, &frames)?;
         let err = error_percent(rate, rate_bps);
@@ -476,7 +513,7 @@ fn fidelity(b: &Bench, vde: &mut vde::Vde) -> Res<Fidelity> {
         let link = stats.links.first().ok_or("no link")?;
         println!(
             "  {mbit:>4} Mbit/s ours probe: {:9.3} Mbit/s  error {err:+.3} %  (offered {:.1} Mbit/s, {queue}, \
-             queue drops {}, refused by sender's interface {})",
+             queue drops {}, refused by sender's interface {}; {load})",
             rate / 1e6,
             offered / 1e6,
             link.counters[0].dropped_queue.frames,
@@ -486,32 +523,35 @@ fn fidelity(b: &Bench, vde: &mut vde::Vde) -> Res<Fidelity> {
         let engine = b.linked(&[&bw, &queue, "bandwidth_to=0"])?;
         let secs = b.args.secs;
         let (tcp, window) = iperf::tcp(&b.h(0), &b.h(1), &b.lab.addr(1), secs, b.logs.path(), |start| {
-            let sample = |at: Duration| -> Option<(Instant, u64)> {
+            let sample = |at: Duration| -> Option<(Instant, cpu::Sample, u64, u64)> {
                 std::thread::sleep(at.saturating_sub(start.elapsed()));
-                engine.stats().ok().map(|s| (Instant::now(), b_tx_bytes(&s)))
+                let (when, stats) = timed_stats(&engine)?;
+                Some((when, cpu::sample(), b_tx_bytes(&stats), in_link(&stats)))
             };
             let first = sample(Duration::from_secs(1));
             let last = sample(Duration::from_secs_f64(f64::from(secs) - 0.5));
             first.zip(last)
         })?;
         drop(engine);
-        let ((t1, b1), (t2, b2)) = window.ok_or("engine stats failed during iperf3")?;
+        let ((t1, c1, b1, q1), (t2, c2, b2, q2)) = window.ok_or("engine stats failed during iperf3")?;
         let wire = (b2 - b1) as f64 * 8.0 / (t2 - t1).as_secs_f64();
+        let load = Load { usage: cpu::Usage::between(&c1, &c2), frames_per_sec: 0.0 };
         let err = error_percent(wire, rate_bps);
         rate_err_max = if err.abs() > rate_err_max.abs() { err } else { rate_err_max };
         println!(
             "  {mbit:>4} Mbit/s ours TCP:   {:9.3} Mbit/s  error {err:+.3} %  (iperf3 goodput {:.3} Mbit/s, \
-             retransmits {})",
+             retransmits {}, frames queued in the link at the window's ends {q1} and {q2}; {load})",
             wire / 1e6,
             tcp.received_bps / 1e6,
             tcp.retransmits
         );
 
         vde.set_wire(&["-b".to_string(), format!("{}", mbit * 1_000_000 / 8)])?;
-        let (report, frames) = b.probe(&vde::tap(0), &vde::tap(1), &rate_plan(b, mbit))?;
+        let (report, frames, load) = b.probe(&vde::tap(0), &vde::tap(1), &rate_plan(b, mbit))?;
         match probe_rate(&report, &frames) {
             Ok((rate, offered)) => println!(
-                "  {mbit:>4} Mbit/s wirefilter:  {:9.3} Mbit/s  error {:+.3} %  (offered {:.1} Mbit/s, -b {} bytes/s)",
+                "  {mbit:>4} Mbit/s wirefilter:  {:9.3} Mbit/s  error {:+.3} %  (offered {:.1} Mbit/s, -b {} bytes/s; \
+                 {load})",
                 rate / 1e6,
                 error_percent(rate, rate_bps),
                 offered / 1e6,
@@ -533,8 +573,16 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// KiB of RSS per idle link and per switch port.
-fn memory(b: &Bench) -> Res<(f64, f64)> {
+/// Memory per idle link and per switch port, in KiB.
+struct Memory {
+    per_link_kib: f64,
+    per_port_kib: f64,
+    link_reserved_kib: f64,
+    port_reserved_kib: f64,
+}
+
+/// Measures memory per idle link and per switch port.
+fn memory(b: &Bench) -> Res<Memory> {
     let n = 50;
     println!("== memory: {n} idle links, then one switch of {} ports, on real packet ports", 2 * n);
     let lab = Lab::new(2 * n)?;
@@ -551,9 +599,11 @@ fn memory(b: &Bench) -> Res<(f64, f64)> {
     let after = rss_kib();
     let stats = engine.shutdown()?;
     let heap = stats.links.iter().map(|l| l.heap_bytes).sum::<usize>() / n;
+    let frames: u64 = stats.links.iter().flat_map(|l| l.ports.iter()).map(|p| p.rx.frames).sum();
     let per_link = after.saturating_sub(before) as f64 / n as f64;
     println!(
-        "  idle links: RSS +{} KiB = {per_link:.1} KiB per link (netem queues {heap} B of it)",
+        "  idle links: RSS +{} KiB = {per_link:.1} KiB per link; netem's queues and log reserve {heap} B per link; \
+         {frames} frames crossed them",
         after.saturating_sub(before)
     );
 
@@ -566,13 +616,20 @@ fn memory(b: &Bench) -> Res<(f64, f64)> {
     let after = rss_kib();
     let stats = engine.shutdown()?;
     let per_port = after.saturating_sub(before) as f64 / (2 * n) as f64;
+    let switch_heap = stats.switches.first().map_or(0, |s| s.heap_bytes);
     println!(
-        "  switch: RSS +{} KiB = {per_port:.2} KiB per port (switch heap {} B)",
+        "  switch: RSS +{} KiB = {per_port:.2} KiB per port; the switch reserves {switch_heap} B = {:.2} KiB per port \
+         (its table, resident once touched)",
         after.saturating_sub(before),
-        stats.switches.first().map_or(0, |s| s.heap_bytes)
+        switch_heap as f64 / 1024.0 / (2 * n) as f64
     );
     println!("  (user-space RSS of this process; the kernel's socket buffers are not in it)");
-    Ok((per_link, per_port))
+    Ok(Memory {
+        per_link_kib: per_link,
+        per_port_kib: per_port,
+        link_reserved_kib: heap as f64 / 1024.0,
+        port_reserved_kib: switch_heap as f64 / 1024.0 / (2 * n) as f64,
+    })
 }
 
 fn bench(args: Args) -> Res<String> {
@@ -591,14 +648,15 @@ fn bench(args: Args) -> Res<String> {
     let b = Bench { args, lab, logs: TempDir::new("logs")?, engine_config };
     // Memory first: later runs leave freed but resident heap behind (glibc
     // reuses an ended thread's arena), which would hide the growth.
-    let (mem_link, mem_port) = memory(&b)?;
+    let mem = memory(&b)?;
     let mut vde = vde::Vde::start([&b.h(0), &b.h(1)], VDE_ADDRS)?;
     let t = throughput(&b, &mut vde)?;
     let f = fidelity(&b, &mut vde)?;
     drop(vde);
     Ok(format!(
         "summary: ours/bridge={:.2} ours/vde={:.1} 4hop/1hop={:.2} (engine per link {:.2}) \
-         delay_p99_err={:.0}us loss={:.3}%({}, {}) rate_err_max={:+.2}% mem/link={:.1}KiB mem/port={:.2}KiB",
+         delay_p99_err={:.0}us loss={:.3}%({}, {}) rate_err_max={:+.2}% mem/link={:.1}KiB({:.1}KiB reserved) \
+         mem/port={:.2}KiB({:.2}KiB reserved)",
         t.ours / t.bridge,
         t.ours / t.vde,
         t.chain_one_engine / t.ours,
@@ -608,8 +666,10 @@ fn bench(args: Args) -> Res<String> {
         if f.loss_inside { "in CI" } else { "OUT of CI" },
         if f.same_frames { "same frames" } else { "NOT same frames" },
         f.rate_err_max,
-        mem_link,
-        mem_port
+        mem.per_link_kib,
+        mem.link_reserved_kib,
+        mem.per_port_kib,
+        mem.port_reserved_kib
     ))
 }
 
