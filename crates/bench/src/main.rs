@@ -70,6 +70,24 @@ struct Args {
     /// Seed of our link in the loss runs.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Parts to run (memory runs first, on a fresh heap).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "memory,throughput,delay,loss,rate")]
+    parts: Vec<Part>,
+}
+
+/// A part of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    /// RSS per idle link and per switch port.
+    Memory,
+    /// iperf3 TCP through the bridge, VDE, one and four links of ours.
+    Throughput,
+    /// One-way delay error at 0 and 10 ms.
+    Delay,
+    /// Loss at 1 % and the same frames for the same seed.
+    Loss,
+    /// Rate error at 10, 100 and 1000 Mbit/s.
+    Rate,
 }
 
 /// Programs the benchmark runs, and the Debian package of each.
@@ -409,17 +427,8 @@ fn in_link(stats: &EngineStats) -> u64 {
     })
 }
 
-/// Fidelity figures for the summary.
-struct Fidelity {
-    delay: DelayErr,
-    loss: f64,
-    loss_inside: bool,
-    same_frames: bool,
-    rate_err_max: f64,
-}
-
-fn fidelity(b: &Bench, vde: &mut vde::Vde) -> Res<Fidelity> {
-    println!("== fidelity at the Ethernet level: probe frames from h0 to h1, kernel receive stamps");
+/// One-way delay error of ours at 0 and 10 ms, and of wirefilter.
+fn delay(b: &Bench, vde: &mut vde::Vde) -> Res<DelayErr> {
     println!(
         "-- one-way delay, {} frames of 128 B at 2000/s, error against the configured delay (nothing subtracted)",
         b.args.delay_frames
@@ -441,9 +450,19 @@ fn fidelity(b: &Bench, vde: &mut vde::Vde) -> Res<Fidelity> {
         let e = delay_errors(&report, &frames, delay)?;
         print_delay(&format!("wirefilter, {delay} ms"), &e, &load);
     }
-    let delay = ours_delay.ok_or("no delay run")?;
     println!("  target: ours p99 error <= 50 us at {DELAY_MS} ms");
+    Ok(ours_delay.ok_or("no delay run")?)
+}
 
+/// Loss figures for the summary.
+struct Loss {
+    percent: f64,
+    inside: bool,
+    same_frames: bool,
+}
+
+/// Loss of ours at 1 % twice with one seed, and of wirefilter.
+fn loss(b: &Bench, vde: &mut vde::Vde) -> Res<Loss> {
     let n = b.args.loss_frames;
     let (lo, hi) = binomial_interval(n, 0.01, 0.95);
     let pct = |k: u64| k as f64 * 100.0 / n as f64;
@@ -490,9 +509,13 @@ fn fidelity(b: &Bench, vde: &mut vde::Vde) -> Res<Fidelity> {
         v.percent(),
         if inside { "inside" } else { "OUTSIDE" }
     );
-    let loss = runs[0].percent();
-    let loss_inside = (lo..=hi).contains(&(runs[0].lost.len() as u64));
+    let inside = (lo..=hi).contains(&(runs[0].lost.len() as u64));
+    Ok(Loss { percent: runs[0].percent(), inside, same_frames: same_frames && runs[0].sent == n })
+}
 
+/// Rate error of ours (probe and TCP) at each rate, and of wirefilter
+/// (probe); returns the largest error of ours, in percent, signed.
+fn rate(b: &Bench, vde: &mut vde::Vde) -> Res<f64> {
     println!(
         "-- rate: {RATE_FRAME}-byte frames counted whole (no FCS, as netem and wirefilter count); \
          probe offers {OVERLOAD}x the rate, measured at the receiver over [first+0.5 s, end-0.1 s]; \
@@ -561,7 +584,7 @@ fn fidelity(b: &Bench, vde: &mut vde::Vde) -> Res<Fidelity> {
         }
     }
     println!("  target: |rate error| <= 0.5 % for the probe and TCP");
-    Ok(Fidelity { delay, loss, loss_inside, same_frames: same_frames && runs[0].sent == n, rate_err_max })
+    Ok(rate_err_max)
 }
 
 fn rss_kib() -> u64 {
@@ -648,29 +671,54 @@ fn bench(args: Args) -> Res<String> {
     let b = Bench { args, lab, logs: TempDir::new("logs")?, engine_config };
     // Memory first: later runs leave freed but resident heap behind (glibc
     // reuses an ended thread's arena), which would hide the growth.
-    let mem = memory(&b)?;
+    let parts = &b.args.parts;
+    let mut summary = vec!["summary:".to_string()];
+    if parts.contains(&Part::Memory) {
+        let m = memory(&b)?;
+        summary.push(format!(
+            "mem/link={:.1}KiB({:.1}KiB reserved) mem/port={:.2}KiB({:.2}KiB reserved)",
+            m.per_link_kib, m.link_reserved_kib, m.per_port_kib, m.port_reserved_kib
+        ));
+    }
     let mut vde = vde::Vde::start([&b.h(0), &b.h(1)], VDE_ADDRS)?;
-    let t = throughput(&b, &mut vde)?;
-    let f = fidelity(&b, &mut vde)?;
+    if parts.contains(&Part::Throughput) {
+        let t = throughput(&b, &mut vde)?;
+        summary.insert(
+            1,
+            format!(
+                "ours/bridge={:.2} ours/vde={:.1} 4hop/1hop={:.2}(engine per link {:.2})",
+                t.ours / t.bridge,
+                t.ours / t.vde,
+                t.chain_one_engine / t.ours,
+                t.chain_per_link / t.ours
+            ),
+        );
+    }
+    let fidelity = [Part::Delay, Part::Loss, Part::Rate];
+    if fidelity.iter().any(|p| parts.contains(p)) {
+        println!("== fidelity at the Ethernet level: probe frames from h0 to h1, kernel receive stamps");
+    }
+    // Fidelity figures go before memory in the line, as in the output.
+    let at = summary.len() - usize::from(parts.contains(&Part::Memory));
+    let mut figures = Vec::new();
+    if parts.contains(&Part::Delay) {
+        figures.push(format!("delay_p99_err={:.0}us", delay(&b, &mut vde)?.p99));
+    }
+    if parts.contains(&Part::Loss) {
+        let l = loss(&b, &mut vde)?;
+        figures.push(format!(
+            "loss={:.3}%({}, {})",
+            l.percent,
+            if l.inside { "in CI" } else { "OUT of CI" },
+            if l.same_frames { "same frames" } else { "NOT same frames" }
+        ));
+    }
+    if parts.contains(&Part::Rate) {
+        figures.push(format!("rate_err_max={:+.2}%", rate(&b, &mut vde)?));
+    }
     drop(vde);
-    Ok(format!(
-        "summary: ours/bridge={:.2} ours/vde={:.1} 4hop/1hop={:.2} (engine per link {:.2}) \
-         delay_p99_err={:.0}us loss={:.3}%({}, {}) rate_err_max={:+.2}% mem/link={:.1}KiB({:.1}KiB reserved) \
-         mem/port={:.2}KiB({:.2}KiB reserved)",
-        t.ours / t.bridge,
-        t.ours / t.vde,
-        t.chain_one_engine / t.ours,
-        t.chain_per_link / t.ours,
-        f.delay.p99,
-        f.loss,
-        if f.loss_inside { "in CI" } else { "OUT of CI" },
-        if f.same_frames { "same frames" } else { "NOT same frames" },
-        f.rate_err_max,
-        mem.per_link_kib,
-        mem.link_reserved_kib,
-        mem.per_port_kib,
-        mem.port_reserved_kib
-    ))
+    summary.splice(at..at, figures);
+    Ok(summary.join(" "))
 }
 
 fn main() {
