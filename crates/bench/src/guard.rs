@@ -13,6 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dataplane::lab::run;
@@ -21,9 +22,35 @@ use dataplane::lab::run;
 struct Registry {
     pids: Vec<u32>,
     dirs: Vec<PathBuf>,
+    /// Set when cleaning up began: nothing new may start after it.
+    closed: bool,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry { pids: Vec::new(), dirs: Vec::new() });
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry { pids: Vec::new(), dirs: Vec::new(), closed: false });
+
+/// Set when SIGINT or SIGTERM arrived.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the run was stopped by SIGINT or SIGTERM.
+pub fn signalled() -> bool {
+    SIGNALLED.load(Ordering::Relaxed)
+}
+
+fn interrupted() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "interrupted: cleaning up")
+}
+
+/// Spawns `command` and registers its pid under the registry's lock, so a
+/// concurrent cleanup either sees the process or stops it from starting.
+fn spawn_registered(command: &mut Command, what: &str) -> io::Result<Child> {
+    let mut r = registry();
+    if r.closed {
+        return Err(interrupted());
+    }
+    let child = command.spawn().map_err(|e| io::Error::new(e.kind(), format!("{what}: {e}")))?;
+    r.pids.push(child.id());
+    Ok(child)
+}
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
     // A panic while the lock was held leaves plain lists, still usable.
@@ -48,6 +75,7 @@ fn alive(pid: u32) -> bool {
 pub fn cleanup_all() {
     let (pids, dirs) = {
         let mut r = registry();
+        r.closed = true;
         (std::mem::take(&mut r.pids), std::mem::take(&mut r.dirs))
     };
     for pid in &pids {
@@ -60,6 +88,14 @@ pub fn cleanup_all() {
     for pid in &pids {
         signal(*pid, libc::SIGKILL);
     }
+    remove_our_namespaces();
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Deletes every namespace named `tmt-<our pid>-...`.
+fn remove_our_namespaces() {
     let prefix = format!("tmt-{}-", std::process::id());
     if let Ok(entries) = std::fs::read_dir("/run/netns") {
         let mut ours: Vec<String> = entries
@@ -71,9 +107,6 @@ pub fn cleanup_all() {
         for ns in ours.iter().rev() {
             let _ = run("ip", &["netns", "del", ns]);
         }
-    }
-    for dir in dirs {
-        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
@@ -89,8 +122,13 @@ impl Guard {
         dataplane::sys::block_termination_signals()?;
         std::thread::Builder::new().name("signals".into()).spawn(|| {
             if let Ok(sig) = dataplane::sys::wait_for_termination() {
+                SIGNALLED.store(true, Ordering::Relaxed);
                 eprintln!("\nsignal {sig}: cleaning up");
                 cleanup_all();
+                // The main thread keeps running until the exit below and
+                // may have had an `ip netns add` in flight: sweep again.
+                std::thread::sleep(Duration::from_millis(200));
+                remove_our_namespaces();
                 std::process::exit(130);
             }
         })?;
@@ -119,25 +157,13 @@ impl Proc {
     /// stderr appended to `log`.
     pub fn spawn(mut command: Command, what: &str, log: &Path) -> io::Result<Proc> {
         let err = File::options().create(true).append(true).open(log)?;
-        let child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("{what}: {e}")))?;
-        registry().pids.push(child.id());
+        let child = spawn_registered(command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(err), what)?;
         Ok(Proc { child: Some(child), what: what.to_string() })
     }
 
     /// Starts `command` with stdout captured, for [`Proc::wait_output`].
     pub fn spawn_captured(mut command: Command, what: &str) -> io::Result<Proc> {
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("{what}: {e}")))?;
-        registry().pids.push(child.id());
+        let child = spawn_registered(command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()), what)?;
         Ok(Proc { child: Some(child), what: what.to_string() })
     }
 
@@ -207,9 +233,13 @@ impl TempDir {
     /// replaced).
     pub fn new(name: &str) -> io::Result<TempDir> {
         let path = std::env::temp_dir().join(format!("tmt-bench-{}-{name}", std::process::id()));
+        let mut r = registry();
+        if r.closed {
+            return Err(interrupted());
+        }
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path)?;
-        registry().dirs.push(path.clone());
+        r.dirs.push(path.clone());
         Ok(TempDir { path })
     }
 

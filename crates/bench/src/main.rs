@@ -745,7 +745,7 @@ fn main() {
         }
         Err(e) => {
             eprintln!("tomato-bench: {e}");
-            std::process::exit(1);
+            std::process::exit(if guard::signalled() { 130 } else { 1 });
         }
     }
 }
