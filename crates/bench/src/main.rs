@@ -101,7 +101,7 @@ fn in_path(program: &str) -> bool {
 /// Refuses to run without root or without a tool, naming what is missing.
 fn preflight() -> Result<(), String> {
     if !is_root() {
-        return Err("tomato-bench needs root (network namespaces, AF_PACKET sockets, taps); run it as root \
+        return Err("needs root (network namespaces, AF_PACKET sockets, taps); run it as root \
                     (scripts/bench does the setup)"
             .into());
     }
