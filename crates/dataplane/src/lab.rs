@@ -97,6 +97,44 @@ impl Lab {
         sys::in_netns(&format!("/run/netns/{}", self.ns_x()), move || PacketPort::open(&name))?
     }
 
+    /// Opens a packet port on any interface `name` inside the engine
+    /// namespace (e.g. one end of a veth made by [`Lab::add_veth_x`]).
+    pub fn port_named(&self, name: &str) -> io::Result<PacketPort> {
+        let name = name.to_string();
+        sys::in_netns(&format!("/run/netns/{}", self.ns_x()), move || PacketPort::open(&name))?
+    }
+
+    /// Creates a veth pair `a`/`b` with both ends up inside the engine
+    /// namespace, to join links of ours in series.
+    pub fn add_veth_x(&self, a: &str, b: &str) -> io::Result<()> {
+        let x = self.ns_x();
+        run("ip", &["-n", &x, "link", "add", a, "type", "veth", "peer", "name", b])?;
+        run("ip", &["-n", &x, "link", "set", a, "up"])?;
+        run("ip", &["-n", &x, "link", "set", b, "up"]).map(|_| ())
+    }
+
+    /// Turns IPv6 off in every namespace of the lab (existing and future
+    /// interfaces), so no router solicitation or neighbour discovery frame
+    /// crosses a link under measurement and draws from its random streams.
+    pub fn disable_ipv6(&self) -> io::Result<()> {
+        for ns in &self.namespaces {
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    ns,
+                    "sysctl",
+                    "-q",
+                    "-w",
+                    "net.ipv6.conf.all.disable_ipv6=1",
+                    "net.ipv6.conf.default.disable_ipv6=1",
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Runs `program args` inside host `i`'s namespace.
     pub fn exec(&self, i: usize, program: &str, args: &[&str]) -> io::Result<Output> {
         let ns = self.ns_host(i);
