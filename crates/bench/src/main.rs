@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use dataplane::lab::{Lab, is_root};
-use dataplane::{EngineConfig, EngineHandle, EngineStats, Port, link_params_from_attrs, parse_assignments};
+use dataplane::{EngineConfig, EngineHandle, EngineStats, LinkEnd, Port, link_params_from_attrs, parse_assignments};
 use netem::DirectionParams;
 
 use crate::guard::{Guard, TempDir};
@@ -223,6 +223,7 @@ struct Throughput {
     ours: f64,
     chain_one_engine: f64,
     chain_per_link: f64,
+    chain_switched: f64,
 }
 
 /// The four links of the chain: engine-namespace interfaces A and B of
@@ -241,6 +242,30 @@ fn chain(b: &Bench, engine_per_link: bool) -> Res<(f64, Load)> {
     }
     let refs: Vec<&EngineHandle> = engines.iter().collect();
     let (r, load) = b.tcp(&b.lab.addr(1), &refs)?;
+    Ok((r.received_bps, load))
+}
+
+/// Four links in series joined by three switches inside one engine (the
+/// shape the hostmanager builds for a chain of switches): only the two
+/// outer ends are sockets, the rest meet at junctions.
+fn switched_chain(b: &Bench) -> Res<(f64, Load)> {
+    let engine = b.engine()?;
+    let mut switches = Vec::new();
+    for _ in 0..3 {
+        switches.push(engine.add_switch(netem::SwitchMode::Learning, Vec::new())?);
+    }
+    let mut ends = vec![LinkEnd::Port(Box::new(b.lab.port(0)?))];
+    for sw in &switches {
+        ends.push(LinkEnd::Switch(*sw));
+        ends.push(LinkEnd::Switch(*sw));
+    }
+    ends.push(LinkEnd::Port(Box::new(b.lab.port(1)?)));
+    let mut ends = ends.into_iter();
+    while let (Some(a), Some(z)) = (ends.next(), ends.next()) {
+        let (ab, ba) = params(&["emulation=false"])?;
+        engine.add_link_ends(a, z, ab, ba)?;
+    }
+    let (r, load) = b.tcp(&b.lab.addr(1), &[&engine])?;
     Ok((r.received_bps, load))
 }
 
@@ -281,20 +306,24 @@ fn throughput(b: &Bench, vde: &mut vde::Vde) -> Res<Throughput> {
     println!("  ours, 4 links in series, one engine       {:6.2} Gbit/s  ({load})", gbit(one));
     let (per_link, load) = chain(b, true)?;
     println!("  ours, 4 links in series, engine per link  {:6.2} Gbit/s  ({load})", gbit(per_link));
+    let (switched, load) = switched_chain(b)?;
+    println!("  ours, 4 links joined by 3 switches        {:6.2} Gbit/s  ({load})", gbit(switched));
     let t = Throughput {
         bridge: bridge.received_bps,
         vde: v.received_bps,
         ours: ours.received_bps,
         chain_one_engine: one,
         chain_per_link: per_link,
+        chain_switched: switched,
     };
     println!(
         "  ours/bridge = {:.2} (target >= 0.5)   ours/vde = {:.1} (target >= 10)   4 hops/1 hop = {:.2}, \
-         engine per link {:.2} (target >= 0.8)",
+         engine per link {:.2}, through switches {:.2} (target >= 0.8)",
         t.ours / t.bridge,
         t.ours / t.vde,
         t.chain_one_engine / t.ours,
-        t.chain_per_link / t.ours
+        t.chain_per_link / t.ours,
+        t.chain_switched / t.ours
     );
     Ok(t)
 }
@@ -686,11 +715,12 @@ fn bench(args: Args) -> Res<String> {
         summary.insert(
             1,
             format!(
-                "ours/bridge={:.2} ours/vde={:.1} 4hop/1hop={:.2}(engine per link {:.2})",
+                "ours/bridge={:.2} ours/vde={:.1} 4hop/1hop={:.2}(engine per link {:.2}, via switches {:.2})",
                 t.ours / t.bridge,
                 t.ours / t.vde,
                 t.chain_one_engine / t.ours,
-                t.chain_per_link / t.ours
+                t.chain_per_link / t.ours,
+                t.chain_switched / t.ours
             ),
         );
     }
