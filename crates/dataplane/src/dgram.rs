@@ -34,7 +34,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
 use crate::packet::MAX_BATCH;
-use crate::port::{FrameMeta, Offload, Port};
+use crate::port::{FrameMeta, Offload, Port, keep_frame};
 use crate::real::RealFrames;
 use crate::sys::{self, SockAddr};
 
@@ -246,11 +246,7 @@ impl Port for DgramPort {
                 continue;
             }
             let len = msgs[i].msg_len as usize;
-            if kept != i {
-                let (head, tail) = bufs.split_at_mut(i);
-                head[kept][..len].copy_from_slice(&tail[0][..len]);
-            }
-            meta[kept] = FrameMeta { len, offload: Offload::NONE };
+            keep_frame(bufs, meta, kept, i, FrameMeta { len, offload: Offload::NONE });
             kept += 1;
         }
         Ok(kept)

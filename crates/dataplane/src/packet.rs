@@ -18,7 +18,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::port::{FrameMeta, Offload, Port, VNET_HDR_LEN};
+use crate::port::{FrameMeta, Offload, Port, VNET_HDR_LEN, keep_frame};
 use crate::sys::{self, ifindex};
 
 /// Frames per `recvmmsg`/`sendmmsg` call at most.
@@ -163,11 +163,8 @@ impl Port for PacketPort {
                 self.rx_truncated += 1;
                 continue;
             }
-            if kept != i {
-                let (head, tail) = bufs.split_at_mut(i);
-                head[kept][..total - VNET_HDR_LEN].copy_from_slice(&tail[0][..total - VNET_HDR_LEN]);
-            }
-            meta[kept] = FrameMeta { len: total - VNET_HDR_LEN, offload: Offload::from_bytes(&hdrs[i]) };
+            let frame = FrameMeta { len: total - VNET_HDR_LEN, offload: Offload::from_bytes(&hdrs[i]) };
+            keep_frame(bufs, meta, kept, i, frame);
             kept += 1;
         }
         Ok(kept)

@@ -83,6 +83,17 @@ pub struct FrameMeta {
     pub offload: Offload,
 }
 
+/// Keeps frame `i` of a received batch as frame `kept` (`kept <= i`),
+/// moving its bytes down when frames before it were dropped, so a port's
+/// `recv_batch` returns its good frames in order at the front.
+pub(crate) fn keep_frame(bufs: &mut [&mut [u8]], meta: &mut [FrameMeta], kept: usize, i: usize, frame: FrameMeta) {
+    if kept != i {
+        let (head, tail) = bufs.split_at_mut(i);
+        head[kept][..frame.len].copy_from_slice(&tail[0][..frame.len]);
+    }
+    meta[kept] = frame;
+}
+
 /// A source and sink of Ethernet frames, driven by the engine.
 ///
 /// Call order: wait until [`fd`](Self::fd) is readable (level-triggered),

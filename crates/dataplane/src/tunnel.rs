@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::packet::MAX_BATCH;
-use crate::port::{FrameMeta, Offload, Port};
+use crate::port::{FrameMeta, Offload, Port, keep_frame};
 use crate::real::RealFrames;
 use crate::sys;
 use wire::{HEADER_LEN, OVERHEAD, Opened, Opener, Rejected, Sealer, TAG_LEN, TunnelKey};
@@ -314,11 +314,7 @@ impl Port for TunnelPort {
                     continue;
                 }
             }
-            if kept != i {
-                let (head, tail) = bufs.split_at_mut(i);
-                head[kept][..len].copy_from_slice(&tail[0][..len]);
-            }
-            meta[kept] = FrameMeta { len, offload: Offload::NONE };
+            keep_frame(bufs, meta, kept, i, FrameMeta { len, offload: Offload::NONE });
             kept += 1;
         }
         Ok(kept)
