@@ -152,9 +152,10 @@ impl CaptureArgs {
 impl LinkCapture {
     /// Writes the file (file mode) and closes the capture.
     fn finish(self) -> anyhow::Result<()> {
+        // After the writer has drained the queue, so the counts are final.
+        self.capture.sync(std::time::Duration::from_secs(5));
         let counters = self.capture.counters();
         if let Some(file) = &self.file {
-            self.capture.sync(std::time::Duration::from_secs(5));
             let summary = self.capture.merge(None, file).with_context(|| format!("writing {}", file.display()))?;
             eprintln!("capture: {} frames written to {} ({summary:?})", counters.written, file.display());
         } else {

@@ -122,9 +122,7 @@ impl LinkTarget for LinkView<'_> {
     }
 
     fn apply(&mut self, dir: vde::Direction, update: &ParamsUpdate) -> Result<(), TargetError> {
-        self.link
-            .apply_params(index(dir), self.now, update)
-            .map_err(|e| TargetError { errno: Errno::Inval, detail: e.to_string() })
+        Ok(self.link.apply_params(index(dir), self.now, update)?)
     }
 }
 

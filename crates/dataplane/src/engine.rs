@@ -374,9 +374,7 @@ impl EngineControl {
     /// closed is dropped by the engine.
     pub fn set_link_capture(&self, id: LinkId, tap: Option<Tap>) -> Result<(), EngineError> {
         self.run(move |engine| {
-            let link =
-                engine.links.get_mut(id.0 as usize).and_then(Option::as_mut).ok_or(EngineError::NoSuchLink(id))?;
-            link.tap = tap;
+            engine.link_mut(id).ok_or(EngineError::NoSuchLink(id))?.tap = tap;
             Ok(())
         })?
     }

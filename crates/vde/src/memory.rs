@@ -8,7 +8,7 @@
 use netem::{DirectionParams, Instant, LinkDirection, ParamsError, ParamsUpdate};
 
 use crate::link::{Direction, LinkStatus, LinkTarget};
-use crate::reply::{Errno, TargetError};
+use crate::reply::TargetError;
 
 /// Both directions of a link, in memory.
 #[derive(Debug, Clone)]
@@ -62,8 +62,6 @@ impl LinkTarget for MemoryLink {
 
     fn apply(&mut self, dir: Direction, update: &ParamsUpdate) -> Result<(), TargetError> {
         let now = self.now;
-        self.direction_mut(dir)
-            .handle_params(now, update)
-            .map_err(|e| TargetError { errno: Errno::Inval, detail: e.to_string() })
+        self.direction_mut(dir).handle_params(now, update).map_err(TargetError::from)
     }
 }

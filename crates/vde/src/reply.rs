@@ -105,6 +105,13 @@ impl TargetError {
     }
 }
 
+impl From<netem::ParamsError> for TargetError {
+    /// Link parameters a direction refused: an invalid argument, with why.
+    fn from(e: netem::ParamsError) -> TargetError {
+        TargetError { errno: Errno::Inval, detail: e.to_string() }
+    }
+}
+
 /// The answer to one command: optional data lines, then a status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
