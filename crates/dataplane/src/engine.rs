@@ -143,6 +143,9 @@ pub enum EngineError {
     /// A port number that a switch does not have.
     #[error("switch {switch} has no port {number}", switch = .0.0, number = .1)]
     NoSuchSwitchPort(SwitchId, u16),
+    /// A switch refused a VLAN or mode change.
+    #[error("switch change: {0}")]
+    SwitchChange(String),
     /// A system call failed.
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -375,6 +378,34 @@ impl EngineControl {
     pub fn set_link_capture(&self, id: LinkId, tap: Option<Tap>) -> Result<(), EngineError> {
         self.run(move |engine| {
             engine.link_mut(id).ok_or(EngineError::NoSuchLink(id))?.tap = tap;
+            Ok(())
+        })?
+    }
+
+    /// The switch port each side of a link meets, for sides joined to a
+    /// switch of this engine at a junction (`None` for a port of its own).
+    pub fn link_switch_ports(&self, id: LinkId) -> Result<[Option<(SwitchId, u16)>; 2], EngineError> {
+        self.run(move |engine| {
+            let link = engine.links.get(id.0 as usize).and_then(Option::as_ref).ok_or(EngineError::NoSuchLink(id))?;
+            Ok(link.ports.map(|slot| {
+                let entry = engine.ports.get(slot).and_then(Option::as_ref)?;
+                let PortIo::Junction { peer } = entry.io else { return None };
+                match engine.ports.get(peer).and_then(Option::as_ref)?.owner {
+                    Owner::Switch { switch, idx } => Some((SwitchId(switch as u32), idx)),
+                    Owner::Link { .. } => None,
+                }
+            }))
+        })?
+    }
+
+    /// Applies VDE switch changes (VLANs of ports, hub mode) to a running
+    /// switch, in order; stops at the first that fails.
+    pub fn apply_switch_changes(&self, id: SwitchId, changes: Vec<vde::SwitchChange>) -> Result<(), EngineError> {
+        self.run(move |engine| {
+            let switch = engine.switch_mut(id).ok_or(EngineError::NoSuchSwitch(id))?;
+            for change in &changes {
+                vde::SwitchTarget::apply(switch, change).map_err(|e| EngineError::SwitchChange(e.to_string()))?;
+            }
             Ok(())
         })?
     }

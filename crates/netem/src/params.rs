@@ -167,6 +167,41 @@ pub struct ParamsUpdate {
     pub seed: Option<u64>,
 }
 
+impl ParamsUpdate {
+    /// The change that turns `old` into `new`: only the fields that differ,
+    /// so frames in flight and random streams of the rest are kept.
+    pub fn between(old: &DirectionParams, new: &DirectionParams) -> ParamsUpdate {
+        let mut u = ParamsUpdate::default();
+        macro_rules! diff {
+            ($($field:ident),*) => {
+                $(if old.$field != new.$field { u.$field = Some(new.$field.clone()); })*
+            };
+        }
+        diff!(
+            bandwidth_kbit,
+            queue_frames,
+            queue_bytes,
+            delay_ms,
+            jitter_ms,
+            distribution,
+            lossratio_percent,
+            lossburst_frames,
+            duplicate_percent,
+            corrupt_percent,
+            noise_bits_per_mbyte,
+            mtu,
+            reorder_percent,
+            seed
+        );
+        u
+    }
+
+    /// Whether the update changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == ParamsUpdate::default()
+    }
+}
+
 /// A parameter outside its allowed range.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ParamsError {
@@ -219,6 +254,18 @@ mod tests {
         let mut unlimited = DirectionParams::ideal(0);
         unlimited.delay_ms = 10.0;
         assert_eq!(unlimited.effective_queue_frames(), 5_000);
+    }
+
+    #[test]
+    fn update_between_carries_only_the_differences() {
+        let old = DirectionParams::ideal(3);
+        let mut new = old.clone();
+        assert!(ParamsUpdate::between(&old, &new).is_empty());
+        new.delay_ms = 10.0;
+        new.lossratio_percent = 5.0;
+        let u = ParamsUpdate::between(&old, &new);
+        assert_eq!(u, ParamsUpdate { delay_ms: Some(10.0), lossratio_percent: Some(5.0), ..ParamsUpdate::default() });
+        assert_eq!(old.updated(&u), new);
     }
 
     #[test]
