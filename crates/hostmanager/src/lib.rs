@@ -8,6 +8,7 @@
 
 pub mod drivers;
 pub mod error;
+pub mod fileserver;
 pub mod host;
 pub mod methods;
 pub mod netns;
