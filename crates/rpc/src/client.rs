@@ -140,16 +140,21 @@ impl Client {
     pub async fn websocket(&self, path: &str) -> Result<WebSocket, RpcError> {
         let mut url = self.url(path)?;
         url.set_scheme("wss").map_err(|()| RpcError::transport(format!("{url}: cannot use it as a websocket URL")))?;
-        let server_name = match url.host() {
-            Some(url::Host::Domain(name)) => ServerName::try_from(name.to_owned())
-                .map_err(|e| RpcError::transport(format!("{url}: invalid host name: {e}")))?,
-            Some(url::Host::Ipv4(ip)) => ServerName::IpAddress(std::net::IpAddr::V4(ip).into()),
-            Some(url::Host::Ipv6(ip)) => ServerName::IpAddress(std::net::IpAddr::V6(ip).into()),
+        let port = url.port_or_known_default().unwrap_or(443);
+        let (server_name, addrs) = match url.host() {
+            Some(url::Host::Domain(name)) => {
+                let server_name = ServerName::try_from(name.to_owned())
+                    .map_err(|e| RpcError::transport(format!("{url}: invalid host name: {e}")))?;
+                let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name, port))
+                    .await
+                    .map_err(|e| RpcError::transport(format!("{url}: cannot resolve `{name}`: {e}")))?
+                    .collect();
+                (server_name, addrs)
+            }
+            Some(url::Host::Ipv4(ip)) => (ServerName::IpAddress(ip.into()), vec![(ip, port).into()]),
+            Some(url::Host::Ipv6(ip)) => (ServerName::IpAddress(ip.into()), vec![(ip, port).into()]),
             None => return Err(RpcError::transport(format!("{url}: no host"))),
         };
-        let addrs = url
-            .socket_addrs(|| Some(443))
-            .map_err(|e| RpcError::transport(format!("{url}: cannot resolve the host: {e}")))?;
         let connect = async {
             let tcp = TcpStream::connect(&*addrs).await?;
             self.websocket_tls.connect(server_name, tcp).await

@@ -54,8 +54,13 @@ struct Testbed {
 
 impl Testbed {
     fn new() -> Testbed {
+        Testbed::with_sans(&["127.0.0.1"])
+    }
+
+    fn with_sans(sans: &[&str]) -> Testbed {
         let ca = Ca::create("Test CA").expect("ca");
-        let host = ca.issue_host("host1", &["127.0.0.1".into()]).expect("host cert");
+        let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
+        let host = ca.issue_host("host1", &sans).expect("host cert");
         Testbed { dir: tempfile::tempdir().expect("tempdir"), ca, host }
     }
 
@@ -339,4 +344,31 @@ async fn graceful_shutdown_finishes_running_calls_and_ends_serve() {
     tokio::time::timeout(Duration::from_secs(5), server.task).await.expect("serve ends").expect("no panic");
     let error = client.call("echo", vec![], no_kwargs()).await.expect_err("stopped");
     assert_eq!(error.kind, kind::TRANSPORT);
+}
+
+#[tokio::test]
+async fn the_host_name_must_be_in_the_host_certificate() {
+    for (sans, accepted) in [(&["127.0.0.1"][..], false), (&["localhost"][..], true)] {
+        let bed = Testbed::with_sans(sans);
+        let a = bed.backend("backend-a", true);
+        let server = bed.start(ClientAuth::Required);
+        let client = Client::new(
+            &format!("https://localhost:{}", server.addr.port()),
+            &bed.ca.cert_pem,
+            &a.cert_pem,
+            &a.key_pem,
+        )
+        .expect("client");
+        let call = client.call("echo", vec![], no_kwargs()).await;
+        let websocket = client.websocket("/console/pc1").await;
+        if accepted {
+            assert_eq!(call.expect("call")["owner"], "backend-a");
+            websocket.expect("websocket");
+        } else {
+            assert_eq!(call.expect_err("name mismatch").kind, kind::TRANSPORT);
+            let error = websocket.expect_err("name mismatch");
+            assert_eq!(error.kind, kind::TRANSPORT);
+            assert!(error.message.contains("not valid for name \"localhost\""), "{error}");
+        }
+    }
 }
