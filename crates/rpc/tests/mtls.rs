@@ -372,3 +372,15 @@ async fn the_host_name_must_be_in_the_host_certificate() {
         }
     }
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_client_stuck_in_the_handshake() {
+    let bed = Testbed::new();
+    let server = bed.start(ClientAuth::Required);
+    // Connects and never says a word: the server waits in the TLS handshake.
+    let silent = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.stop.send(()).expect("server runs");
+    tokio::time::timeout(Duration::from_secs(2), server.task).await.expect("serve ends").expect("no panic");
+    drop(silent);
+}
