@@ -7,7 +7,7 @@
 //! certificate ([`Client::get_bytes`], [`Client::post_bytes`]: the
 //! fileserver trusts grants, but its certificate is still checked against
 //! the CA). Every failure to reach the host or read its answer is an
-//! [`RpcError`] of kind [`kind::TRANSPORT`] naming the URL and the cause.
+//! [`RpcError`] of kind [`TRANSPORT`](crate::jsonrpc::kind::TRANSPORT) naming the URL and the cause.
 //!
 //! Calls have a 10 s connect timeout and no overall timeout: actions such as
 //! preparing a VM take as long as they take.
