@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod capabilities;
+mod cert;
 mod dataplane;
 mod topology;
 
@@ -30,6 +31,9 @@ enum Command {
     /// Join existing interfaces with an emulated link or a switch (foreground).
     #[command(subcommand)]
     Dataplane(dataplane::DataplaneCommand),
+    /// Certificates: the testbed CA, host and backend certificates, a host's accepted backends.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Command::Topology(cmd) => topology::run(cmd),
         Command::Capabilities(args) => capabilities::run(args),
         Command::Dataplane(cmd) => dataplane::run(cmd),
+        Command::Cert(cmd) => cert::run(cmd),
     };
     match result {
         Ok(code) => code,
