@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand};
 
 mod capabilities;
 mod cert;
+mod console;
 mod dataplane;
+mod hostmanager;
 mod topology;
 
 /// ToMaTo-rs: a network experimentation testbed.
@@ -34,6 +36,12 @@ enum Command {
     /// Certificates: the testbed CA, host and backend certificates, a host's accepted backends.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// The per-host daemon: containers, switches, links, fileserver, accounting.
+    #[command(subcommand)]
+    Hostmanager(hostmanager::HostmanagerCommand),
+    /// Talk to one hostmanager as a backend: API calls and consoles.
+    #[command(subcommand)]
+    Host(hostmanager::HostCommand),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +51,8 @@ fn main() -> ExitCode {
         Command::Capabilities(args) => capabilities::run(args),
         Command::Dataplane(cmd) => dataplane::run(cmd),
         Command::Cert(cmd) => cert::run(cmd),
+        Command::Hostmanager(cmd) => hostmanager::run(cmd),
+        Command::Host(cmd) => hostmanager::run_client(cmd),
     };
     match result {
         Ok(code) => code,

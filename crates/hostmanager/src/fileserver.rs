@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::TryStreamExt;
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::error::{ErrorKind, HostError};
+use crate::error::HostError;
 use crate::host::Host;
 
 /// Largest accepted upload (a container's root file system archive).
@@ -33,16 +33,14 @@ pub fn router(host: Arc<Host>) -> Router {
 
 /// An error as the JSON body the API uses, with a fitting status.
 pub fn error_response(e: &HostError) -> Response {
-    let status = match e.kind {
-        ErrorKind::EntityDoesNotExist => StatusCode::NOT_FOUND,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let body = json!({"error": {"type": e.kind.name(), "code": e.kind.name(), "message": e.message, "data": e.data}});
-    (status, axum::Json(body)).into_response()
+    rpc::RpcError::from(e.clone()).into_response()
 }
 
-async fn write_body(path: &std::path::Path, headers: &HeaderMap, request: axum::extract::Request) -> Result<u64, HostError> {
+async fn write_body(
+    path: &std::path::Path,
+    headers: &HeaderMap,
+    request: axum::extract::Request,
+) -> Result<u64, HostError> {
     let tmp = path.with_extension("part");
     let mut file = tokio::fs::File::create(&tmp).await?;
     let is_form = headers
@@ -57,7 +55,9 @@ async fn write_body(path: &std::path::Path, headers: &HeaderMap, request: axum::
                 .await
                 .map_err(|e| HostError::invalid(format!("upload: {e}")))?;
             let mut found = false;
-            while let Some(mut field) = form.next_field().await.map_err(|e| HostError::invalid(format!("upload: {e}")))? {
+            while let Some(mut field) =
+                form.next_field().await.map_err(|e| HostError::invalid(format!("upload: {e}")))?
+            {
                 if field.name() != Some("upload") {
                     continue;
                 }
@@ -116,7 +116,11 @@ struct DownloadQuery {
     mimetype: Option<String>,
 }
 
-async fn download(State(host): State<Arc<Host>>, Path(grant): Path<String>, Query(q): Query<DownloadQuery>) -> Response {
+async fn download(
+    State(host): State<Arc<Host>>,
+    Path(grant): Path<String>,
+    Query(q): Query<DownloadQuery>,
+) -> Response {
     let g = match host.use_grant(&grant, "download").await {
         Ok(g) => g,
         Err(e) => return error_response(&e),

@@ -663,6 +663,23 @@ impl Host {
         }
     }
 
+    /// Opens a console on the caller's started element `id`.
+    pub async fn console(&self, owner: &str, id: i64) -> Result<crate::console::ConsoleSession> {
+        let view = {
+            let inner = self.inner.lock().await;
+            let e = inner.visible(owner, id, Class::Element)?;
+            if e.state != State::Started {
+                return Err(HostError::new(
+                    ErrorKind::InvalidState,
+                    format!("console: {} {id} is {}; consoles open when it is started", e.kind, e.state),
+                ));
+            }
+            inner.view(id).ok_or_else(|| HostError::not_found("element", id))?
+        };
+        let driver = drivers::driver(&view.entity.kind).ok_or_else(|| HostError::internal("no driver"))?;
+        self.blocking(move |cx| driver.console(cx, &view)).await?
+    }
+
     /// `element_remove(id)` / `connection_remove(id)`: removes the entity,
     /// its children and the connections attached to them.
     pub async fn remove(&self, owner: &str, id: i64, class: Class) -> Result<()> {

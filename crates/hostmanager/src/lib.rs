@@ -6,6 +6,8 @@
 //! model, store, actions, recovery); `drivers/` holds one module per type;
 //! `plane.rs` keeps the data plane in step with the entities.
 
+pub mod console;
+pub mod daemon;
 pub mod drivers;
 pub mod error;
 pub mod fileserver;

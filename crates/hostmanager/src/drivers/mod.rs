@@ -126,6 +126,11 @@ pub trait Driver: Send + Sync {
         Err(unsupported(&view.entity.kind, "download_grant"))
     }
 
+    /// Opens a shell on a terminal inside the running element.
+    fn console(&self, _cx: &Cx, view: &View) -> Result<crate::console::ConsoleSession> {
+        Err(unsupported(&view.entity.kind, "console"))
+    }
+
     /// Uses an uploaded file (`upload_use`).
     fn upload_use(&self, _cx: &Cx, view: &View, _file: &Path) -> Result<()> {
         Err(unsupported(&view.entity.kind, "upload_use"))

@@ -1,0 +1,107 @@
+//! The CLI side of an element console: the local terminal in raw mode,
+//! bytes to and from the hostmanager's WebSocket. Ctrl-] (0x1d) ends it.
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Ends the session when typed.
+const ESCAPE: u8 = 0x1d;
+
+/// Puts stdin's terminal in raw mode until dropped (nothing when stdin is
+/// not a terminal, so scripts can pipe input).
+struct RawMode(Option<libc::termios>);
+
+impl RawMode {
+    fn enter() -> RawMode {
+        // SAFETY: isatty only inspects fd 0.
+        if unsafe { libc::isatty(0) } != 1 {
+            return RawMode(None);
+        }
+        // SAFETY: an all-zero termios is valid output space for tcgetattr.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: fd 0 is a terminal and `saved` is writable.
+        if unsafe { libc::tcgetattr(0, &mut saved) } != 0 {
+            return RawMode(None);
+        }
+        let mut raw = saved;
+        // SAFETY: cfmakeraw only edits the struct it is given.
+        unsafe { libc::cfmakeraw(&mut raw) };
+        // SAFETY: fd 0 is a terminal; `raw` is a valid termios.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &raw) };
+        RawMode(Some(saved))
+    }
+
+    /// The terminal's size (columns, rows), if stdin is one.
+    fn size() -> Option<(u16, u16)> {
+        // SAFETY: an all-zero winsize is valid output space.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        // SAFETY: TIOCGWINSZ writes only `ws`.
+        (unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0).then_some((ws.ws_col, ws.ws_row))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(saved) = self.0 {
+            // SAFETY: restores the settings read from the same terminal.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, &saved) };
+        }
+    }
+}
+
+/// Attaches the local terminal to the console of element `id`.
+pub async fn attach(client: &rpc::Client, id: i64) -> anyhow::Result<()> {
+    let ws =
+        client.websocket(&format!("/console/{id}")).await.map_err(|e| anyhow::anyhow!("{}: {}", e.kind, e.message))?;
+    let (mut tx, mut rx) = ws.split();
+    let raw = RawMode::enter();
+    if let Some((cols, rows)) = RawMode::size() {
+        let resize = serde_json::json!({"type": "resize", "cols": cols, "rows": rows}).to_string();
+        tx.send(Message::Text(resize.into())).await.context("console")?;
+    }
+    let input = async {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match stdin.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let chunk = &buf[..n];
+            let end = chunk.iter().position(|b| *b == ESCAPE);
+            let send = &chunk[..end.unwrap_or(n)];
+            if !send.is_empty() && tx.send(Message::Binary(send.to_vec().into())).await.is_err() {
+                break;
+            }
+            if end.is_some() {
+                break;
+            }
+        }
+        let _ = tx.send(Message::Close(None)).await;
+    };
+    let output = async {
+        let mut stdout = tokio::io::stdout();
+        while let Some(Ok(msg)) = rx.next().await {
+            match msg {
+                Message::Binary(b) => {
+                    let _ = stdout.write_all(&b).await;
+                    let _ = stdout.flush().await;
+                }
+                Message::Text(t) => {
+                    let _ = stdout.write_all(t.as_bytes()).await;
+                    let _ = stdout.flush().await;
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    };
+    tokio::select! {
+        _ = input => {}
+        _ = output => {}
+    }
+    drop(raw);
+    Ok(())
+}
