@@ -84,11 +84,7 @@ async fn pump(ws: WebSocket, session: ConsoleSession) {
     let input = async {
         while let Some(Ok(msg)) = rx.next().await {
             match msg {
-                Message::Binary(bytes) => {
-                    if writer.write_all(&bytes).await.is_err() {
-                        break;
-                    }
-                }
+                Message::Binary(bytes) if writer.write_all(&bytes).await.is_err() => break,
                 Message::Text(text) => match serde_json::from_str::<Control>(&text) {
                     Ok(Control::Resize { cols, rows }) => resize(cols, rows),
                     // Plain text from simple clients is typed input.
