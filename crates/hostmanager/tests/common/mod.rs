@@ -1,7 +1,7 @@
 //! A hostmanager daemon on loopback for tests, with a CA, a host
 //! certificate and accepted backends; everything it made is removed on drop.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
