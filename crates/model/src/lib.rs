@@ -11,6 +11,7 @@
 pub mod capabilities;
 pub mod file;
 mod kinds;
+pub mod layout;
 pub mod plan;
 pub mod problem;
 pub mod registry;
