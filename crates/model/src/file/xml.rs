@@ -79,6 +79,24 @@ fn line_at(text: &str, offset: u64) -> usize {
     1 + text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count()
 }
 
+/// Lines of increasing offsets, counted once (the reader only moves forward).
+struct Lines<'a> {
+    text: &'a [u8],
+    offset: usize,
+    line: usize,
+}
+
+impl Lines<'_> {
+    fn at(&mut self, offset: u64) -> usize {
+        let end = usize::try_from(offset).unwrap_or(usize::MAX).min(self.text.len());
+        if end >= self.offset {
+            self.line += self.text[self.offset..end].iter().filter(|b| **b == b'\n').count();
+            self.offset = end;
+        }
+        self.line
+    }
+}
+
 /// Parses a document and returns its root element.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut reader = Reader::from_str(text);
@@ -88,10 +106,11 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
     let err = |line: usize, message: String| SyntaxError { line, message };
+    let mut lines = Lines { text: text.as_bytes(), offset: 0, line: 1 };
     loop {
         let start = reader.buffer_position();
+        let line = lines.at(start);
         let event = reader.read_event().map_err(|e| err(line_at(text, reader.error_position()), e.to_string()))?;
-        let line = line_at(text, start);
         match event {
             Event::Start(_) | Event::Empty(_) if root.is_some() => {
                 return Err(err(line, "a second root element".into()));

@@ -24,8 +24,8 @@
 //!   values end to end. A substrate with fewer than two interfaces connects
 //!   nothing and is dropped with a note.
 //!
-//! Export writes nodes as computers (`type` = our kind), switches whose links
-//! all end at node interfaces as substrates, other elements as `other`, and
+//! Export writes nodes as computers (`type` = our kind), switches with plain
+//! ports and three or more links, all to node interfaces, as substrates, other elements as `other`, and
 //! each remaining connection as a two-interface substrate.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -121,8 +121,10 @@ pub fn to_topology(layout: &Topdl) -> Imported {
     let mut out = Imported::default();
     let mut client = Map::new();
     for a in &layout.attributes {
-        if a.key == "name" {
-            out.topology.attrs.insert("name".into(), json!(a.value));
+        if a.key == "name" || a.key == "site" {
+            out.topology.attrs.insert(a.key.clone(), json!(a.value));
+        } else if a.key.starts_with('_') {
+            out.topology.attrs.insert(a.key.clone(), serde_json::from_str(&a.value).unwrap_or_else(|_| json!(a.value)));
         } else {
             client.insert(a.key.clone(), json!(a.value));
         }
@@ -130,7 +132,8 @@ pub fn to_topology(layout: &Topdl) -> Imported {
     if !client.is_empty() {
         out.topology.attrs.insert(CLIENT_KEY.into(), Value::Object(client));
     }
-    // Members of each substrate: (element path, effective capacity, latency).
+    let link_kind = registry().get("bridge").expect("bridge is registered");
+    // Members of each substrate: the interface's path and the interface.
     let mut members: BTreeMap<&str, Vec<(ElementPath, &Interface)>> = BTreeMap::new();
     for e in &layout.elements {
         let place = Place::Xml(e.line.0, format!("{} {}", e.class, e.name));
@@ -194,10 +197,13 @@ pub fn to_topology(layout: &Topdl) -> Imported {
                 ));
                 continue;
             };
-            let child_name = format!("{prefix}{n}");
+            let default_name = i.name == format!("inf{n:03}");
+            // Kinds with free child names (switch ports) keep the topdl name.
+            let free_names = ck.name_pattern.is_none() && !default_name;
+            let child_name = if free_names { i.name.clone() } else { format!("{prefix}{n}") };
             let mut cattrs = Attrs::new();
             let mut ckeep = Map::new();
-            if i.name != format!("inf{n:03}") {
+            if !default_name && !free_names {
                 ckeep.insert("name".into(), json!(i.name));
             }
             let address = topdl::attribute(&i.attributes, "ip4_address");
@@ -221,6 +227,7 @@ pub fn to_topology(layout: &Topdl) -> Imported {
             for a in &i.attributes {
                 match a.key.as_str() {
                     "ip4_address" | "ip4_netmask" if ck.attr("ip4address").is_some() => {}
+                    k if link_kind.attr(k).is_some() && ck.attr(k).is_none() => {}
                     k if k.starts_with('_') => {
                         cattrs.insert(k.to_string(), serde_json::from_str(&a.value).unwrap_or_else(|_| json!(a.value)));
                     }
@@ -287,6 +294,14 @@ pub fn to_topology(layout: &Topdl) -> Imported {
                 }
             }
         }
+        // Link attributes given on an interface apply to its link.
+        let own_link = |i: &Interface| -> Attrs {
+            i.attributes
+                .iter()
+                .filter(|a| bridge.attr(&a.key).is_some())
+                .map(|a| (a.key.clone(), typed(bridge, &a.key, &a.value)))
+                .collect()
+        };
         let rate = |i: &Interface| i.capacity.as_ref().or(s.capacity.as_ref()).map(|c| c.rate);
         let latency = |i: &Interface| i.latency.as_ref().or(s.latency.as_ref()).map(|l| l.time);
         match list.len() {
@@ -294,8 +309,13 @@ pub fn to_topology(layout: &Topdl) -> Imported {
                 out.notes.push(format!("substrate {}: fewer than two interfaces; nothing to connect, dropped", s.name))
             }
             2 => {
-                keep.insert("substrate".into(), json!(s.name));
+                // Our export names a link's substrate after its ends.
+                if s.name != default_substrate_name(&list[0].0, &list[1].0) {
+                    keep.insert("substrate".into(), json!(s.name));
+                }
                 let mut attrs = link.clone();
+                attrs.extend(own_link(list[0].1));
+                attrs.extend(own_link(list[1].1));
                 for (dir, (_, i)) in [("from", &list[0]), ("to", &list[1])] {
                     if let Some(r) = rate(i) {
                         attrs.insert(format!("bandwidth_{dir}"), number(r.round()));
@@ -307,12 +327,15 @@ pub fn to_topology(layout: &Topdl) -> Imported {
                         attrs.insert(format!("lossratio_{dir}"), number(p * 100.0));
                     }
                 }
-                attrs.insert(CLIENT_KEY.into(), Value::Object(keep));
-                out.topology.connections.push(Connection {
-                    kind: KindRef(bridge),
-                    ends: [list[0].0.clone(), list[1].0.clone()],
-                    attrs,
-                });
+                if !keep.is_empty() {
+                    attrs.insert(CLIENT_KEY.into(), Value::Object(keep));
+                }
+                let ends = [list[0].0.clone(), list[1].0.clone()];
+                let external = ends
+                    .iter()
+                    .any(|p| out.topology.element(p).is_some_and(|el| el.kind.name == "external_network_endpoint"));
+                let kind = registry().get(if external { "fixed_bridge" } else { "bridge" }).expect("registered");
+                out.topology.connections.push(Connection { kind: KindRef(kind), ends, attrs });
             }
             _ => {
                 let mut name = s.name.clone();
@@ -338,6 +361,7 @@ pub fn to_topology(layout: &Topdl) -> Imported {
                         children: Vec::new(),
                     });
                     let mut attrs = link.clone();
+                    attrs.extend(own_link(i));
                     for dir in ["from", "to"] {
                         if let Some(r) = rate(i) {
                             attrs.insert(format!("bandwidth_{dir}"), number(r.round()));
@@ -360,6 +384,11 @@ pub fn to_topology(layout: &Topdl) -> Imported {
         }
     }
     out
+}
+
+/// The substrate name export gives a connection: its two ends.
+pub fn default_substrate_name(a: &ElementPath, b: &ElementPath) -> String {
+    format!("{a}--{b}")
 }
 
 fn client_map(attrs: &Attrs) -> Map<String, Value> {
@@ -412,11 +441,16 @@ pub fn to_topdl(topology: &Topology) -> Topdl {
     let lan_switches: BTreeSet<&str> = topology
         .elements
         .iter()
-        .filter(|e| e.kind.name == "switch" && e.attrs.keys().all(|k| k == CLIENT_KEY))
+        .filter(|e| {
+            e.kind.name == "switch"
+                && e.attrs.keys().all(|k| k == CLIENT_KEY)
+                && e.children.iter().all(|c| c.attrs.is_empty())
+        })
         .filter(|e| {
             let links: Vec<&Connection> =
                 topology.connections.iter().filter(|c| c.ends.iter().any(|p| p.element == e.name)).collect();
-            links.len() >= 2
+            // Two links would read back as one connection, not a switch.
+            links.len() >= 3
                 && links.iter().all(|c| {
                     let other = if c.ends[0].element == e.name { &c.ends[1] } else { &c.ends[0] };
                     c.ends[0].element != c.ends[1].element && is_node(other) && other.child.is_some()
@@ -426,7 +460,7 @@ pub fn to_topdl(topology: &Topology) -> Topdl {
         .collect();
     // Which substrate each interface joins, and the interface's own values.
     let mut joins: BTreeMap<ElementPath, Join> = BTreeMap::new();
-    for (n, c) in topology.connections.iter().enumerate() {
+    for c in &topology.connections {
         let lan = c.ends.iter().position(|p| lan_switches.contains(p.element.as_str()));
         if let Some(k) = lan {
             let member = &c.ends[1 - k];
@@ -437,7 +471,8 @@ pub fn to_topdl(topology: &Topology) -> Topdl {
             continue;
         }
         let client = client_map(&c.attrs);
-        let name = client.get("substrate").map(text_of).unwrap_or_else(|| format!("link{}", n + 1));
+        let name =
+            client.get("substrate").map(text_of).unwrap_or_else(|| default_substrate_name(&c.ends[0], &c.ends[1]));
         let mut s = Substrate {
             name: name.clone(),
             capacity: None,
@@ -559,7 +594,10 @@ pub fn to_topdl(topology: &Topology) -> Topdl {
             attributes.extend(rest);
             te.interfaces.push(Interface {
                 substrates: vec![substrate],
-                name: cclient.get("name").map(text_of).unwrap_or_else(|| format!("inf{n:03}")),
+                name: cclient.get("name").map(text_of).unwrap_or_else(|| {
+                    let prefix = e.kind.children.as_ref().map(|r| r.name_prefix).unwrap_or_default();
+                    if ch.name == format!("{prefix}{n}") { format!("inf{n:03}") } else { ch.name.clone() }
+                }),
                 capacity,
                 latency,
                 attributes,
