@@ -130,9 +130,9 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             }
             Event::End(_) => {
                 let mut node = stack.pop().expect("the reader checks that end tags match start tags");
-                // White space between child elements is layout, not text.
-                if !node.children.is_empty() && node.text.trim().is_empty() {
-                    node.text.clear();
+                // Around child elements, white space is layout, not text.
+                if !node.children.is_empty() {
+                    node.text = node.text.trim().to_string();
                 }
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(node),
@@ -190,9 +190,16 @@ fn start_node(tag: &quick_xml::events::BytesStart<'_>, line: usize) -> Result<No
     Ok(node)
 }
 
-/// Escapes text for element content and attribute values.
+/// Escapes text for element content: markup characters, and carriage
+/// returns (which a reader would turn into line feeds).
 pub fn escape(text: &str) -> String {
-    quick_xml::escape::escape(text).into_owned()
+    quick_xml::escape::escape(text).replace('\r', "&#13;")
+}
+
+/// Escapes an attribute value: as [`escape`], plus tabs and line feeds
+/// (which a reader would turn into spaces).
+pub fn escape_attr(text: &str) -> String {
+    escape(text).replace('\t', "&#9;").replace('\n', "&#10;")
 }
 
 /// Writes `node` indented by `depth` levels of two spaces; elements with
@@ -203,7 +210,7 @@ pub fn write_node(out: &mut String, node: &Node, depth: usize) {
     out.push('<');
     out.push_str(&node.name);
     for (k, v) in &node.attrs {
-        out.push_str(&format!(" {k}=\"{}\"", escape(v)));
+        out.push_str(&format!(" {k}=\"{}\"", escape_attr(v)));
     }
     if node.children.is_empty() {
         if node.text.is_empty() {
@@ -239,6 +246,17 @@ mod tests {
         let mut out = String::new();
         write_node(&mut out, &root, 0);
         assert_eq!(parse(&out).expect("own output").children[0].value(), "t < uA");
+    }
+
+    #[test]
+    fn odd_text_survives_writing() {
+        let root = parse("<a x=\"t&#9;a&#10;b&#13;\">\n  mixed <b>c&#13;d</b>\n</a>").expect("valid");
+        assert_eq!(root.attrs[0].1, "t\ta\nb\r");
+        assert_eq!(root.text, "mixed");
+        assert_eq!(root.children[0].text, "c\rd");
+        let mut out = String::new();
+        write_node(&mut out, &root, 0);
+        assert_eq!(parse(&out).expect("own output"), root);
     }
 
     #[test]
