@@ -435,9 +435,17 @@ pub fn to_topdl(topology: &Topology) -> Topdl {
             t.attributes.push(Attribute { key: k.clone(), value: text_of(v) });
         }
     }
-    let kind_of = |p: &ElementPath| topology.elements.iter().find(|e| e.name == p.element).map(|e| e.kind);
+    let kinds: BTreeMap<&str, KindRef> = topology.elements.iter().map(|e| (e.name.as_str(), e.kind)).collect();
+    let kind_of = |p: &ElementPath| kinds.get(p.element.as_str()).copied();
     let is_node = |p: &ElementPath| kind_of(p).is_some_and(|k| matches!(k.role, Role::Node(_)));
     // Switches all of whose links end at node interfaces become substrates.
+    let mut links_of: BTreeMap<&str, Vec<&Connection>> = BTreeMap::new();
+    for c in &topology.connections {
+        links_of.entry(c.ends[0].element.as_str()).or_default().push(c);
+        if c.ends[1].element != c.ends[0].element {
+            links_of.entry(c.ends[1].element.as_str()).or_default().push(c);
+        }
+    }
     let lan_switches: BTreeSet<&str> = topology
         .elements
         .iter()
@@ -447,8 +455,7 @@ pub fn to_topdl(topology: &Topology) -> Topdl {
                 && e.children.iter().all(|c| c.attrs.is_empty())
         })
         .filter(|e| {
-            let links: Vec<&Connection> =
-                topology.connections.iter().filter(|c| c.ends.iter().any(|p| p.element == e.name)).collect();
+            let links = links_of.get(e.name.as_str()).map(Vec::as_slice).unwrap_or_default();
             // Two links would read back as one connection, not a switch.
             links.len() >= 3
                 && links.iter().all(|c| {
