@@ -81,7 +81,8 @@ pub struct Loaded {
     pub topology: Topology,
     /// Syntax, resolution and validation problems; empty means valid.
     pub problems: Vec<Problem>,
-    /// Informational notes (runtime fields dropped on import).
+    /// Informational notes (runtime fields dropped on import; what a topdl
+    /// expansion or mapping dropped).
     pub notes: Vec<String>,
 }
 
