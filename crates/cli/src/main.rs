@@ -2,7 +2,8 @@
 //!
 //! Commands are thin: each turns flags into a call of a library crate and
 //! prints the result. Exit codes: 0 success, 1 the input has problems (each
-//! printed on its own line), 2 wrong usage.
+//! printed on its own line), 2 wrong usage, 3 `layout check-view` could not
+//! decide in time.
 
 use std::process::ExitCode;
 
@@ -13,6 +14,7 @@ mod cert;
 mod console;
 mod dataplane;
 mod hostmanager;
+mod layout;
 mod topology;
 
 /// ToMaTo-rs: a network experimentation testbed.
@@ -28,6 +30,9 @@ enum Command {
     /// Work with topology files: validate, convert, plan.
     #[command(subcommand)]
     Topology(topology::TopologyCommand),
+    /// DETER layouts (topdl): expand regions, show views, check a new view.
+    #[command(subcommand)]
+    Layout(layout::LayoutCommand),
     /// Show element and connection types with their attributes and actions.
     Capabilities(capabilities::CapabilitiesArgs),
     /// Join existing interfaces with an emulated link or a switch (foreground).
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Topology(cmd) => topology::run(cmd),
+        Command::Layout(cmd) => layout::run(cmd),
         Command::Capabilities(args) => capabilities::run(args),
         Command::Dataplane(cmd) => dataplane::run(cmd),
         Command::Cert(cmd) => cert::run(cmd),

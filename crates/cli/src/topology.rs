@@ -1,4 +1,4 @@
-//! `tomato topology validate|convert|plan`: topology files offline.
+//! `tomato topology validate|convert|import|plan`: topology files offline.
 
 use std::process::ExitCode;
 
@@ -22,12 +22,23 @@ pub enum TopologyCommand {
         #[arg(long, default_value = "started", requires = "against", value_parser = parse_state)]
         state: State,
     },
-    /// Convert a file to the normalized YAML, JSON or ToMaTo's export format.
+    /// Convert a file to the normalized YAML, JSON, ToMaTo's export format or topdl.
     Convert {
         /// The topology file; `-` reads standard input.
         file: String,
         /// Output format.
         #[arg(long, value_parser = parse_format)]
+        to: Format,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<String>,
+    },
+    /// Import a topdl layout (XML; regions expanded) as our topology file.
+    Import {
+        /// The layout; `-` reads standard input.
+        file: String,
+        /// Output format.
+        #[arg(long, default_value = "yaml", value_parser = parse_format)]
         to: Format,
         /// Write here instead of standard output.
         #[arg(long, short)]
@@ -105,7 +116,7 @@ pub fn run(cmd: TopologyCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        TopologyCommand::Convert { file: path, to, output } => {
+        TopologyCommand::Convert { file: path, to, output } | TopologyCommand::Import { file: path, to, output } => {
             let Some(Loaded { topology, .. }) = load_valid(&path)? else { return Ok(ExitCode::from(1)) };
             let text = file::write(&topology, to);
             match output {
@@ -147,7 +158,8 @@ fn read(path: &str) -> anyhow::Result<Loaded> {
     } else {
         std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?
     };
-    Ok(file::load(&text, Format::from_path(path)))
+    let hint = Format::from_path(path);
+    Ok(file::load(&text, hint))
 }
 
 /// Loads a file and prints its notes and problems; `None` when it has problems.
@@ -163,7 +175,11 @@ fn load_valid(path: &str) -> anyhow::Result<Option<Loaded>> {
 }
 
 fn print_notes(path: &str, loaded: &Loaded) {
-    if !loaded.notes.is_empty() {
+    if loaded.format == Format::Topdl {
+        for note in &loaded.notes {
+            eprintln!("{path}: note: {note}");
+        }
+    } else if !loaded.notes.is_empty() {
         eprintln!("{path}: note: {} runtime field(s) of the ToMaTo export dropped", loaded.notes.len());
     }
 }

@@ -159,3 +159,84 @@ fn bad_usage_exits_2() {
     assert_eq!(tomato(&["topology", "convert", &example("lan.yaml"), "--to", "xml"]).status.code(), Some(2));
     assert_eq!(tomato(&["topology", "plan", &example("lan.yaml"), "explode"]).status.code(), Some(2));
 }
+
+fn layout(name: &str) -> String {
+    root().join("examples/layouts").join(name).to_string_lossy().into_owned()
+}
+
+#[test]
+fn topdl_imports_converts_and_validates() {
+    let out = tomato(&["topology", "import", &layout("simple.xml")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    assert!(yaml.contains("  computer3:\n    type: full\n"), "{yaml}");
+    assert!(yaml.contains("startup: /usr/local/bin/run-client"), "{yaml}");
+    assert!(yaml.contains("ip4address: 10.1.0.1/24"), "{yaml}");
+    let out = tomato(&["topology", "validate", &layout("enterprise.xml"), &layout("recursive.xml")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("enterprise.xml: ok (topdl format, 1216 elements"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("note: substrate right_lan: fewer than two interfaces"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Our topology as topdl and back.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xml = dir.path().join("lan.xml");
+    let res =
+        tomato(&["topology", "convert", &example("lan.yaml"), "--to", "topdl", "-o", xml.to_str().expect("utf-8")]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    assert!(std::fs::read_to_string(&xml).expect("written").contains("<substrates>"));
+    let back = tomato(&["topology", "convert", xml.to_str().expect("utf-8"), "--to", "yaml"]);
+    let direct = tomato(&["topology", "convert", &example("lan.yaml"), "--to", "yaml"]);
+    assert_eq!(text(&back.stdout), text(&direct.stdout));
+}
+
+#[test]
+fn layout_expand_shows_every_view() {
+    let full = tomato(&["layout", "expand", &layout("recursive.xml")]);
+    assert!(full.status.success(), "{}", text(&full.stderr));
+    assert!(text(&full.stdout).contains("<name>edge-7</name>"));
+    assert!(!text(&full.stdout).contains("<region>"));
+    let minimal = tomato(&["layout", "expand", &layout("recursive.xml"), "--view", "minimal", "--outer", "topology"]);
+    assert!(text(&minimal.stdout).contains("<topology>\n  <version>2.0</version>"), "{}", text(&minimal.stdout));
+    assert!(text(&minimal.stdout).contains("<region>") && !text(&minimal.stdout).contains("<fragments>"));
+    let fragment = tomato(&["layout", "expand", &layout("recursive.xml"), "--view", "fragment/F1"]);
+    assert!(text(&fragment.stdout).contains("<name>hub</name>"));
+    let names = tomato(&["layout", "expand", &layout("recursive.xml"), "--view", "/left"]);
+    assert!(text(&names.stdout).contains("<inner>core-router</inner>"), "{}", text(&names.stdout));
+    let views = tomato(&["layout", "views", &layout("recursive.xml")]);
+    assert_eq!(
+        text(&views.stdout),
+        "full_layout\nminimal_layout\nfragment/F1\n/left\n/left/left\n/left/right\n/right\n"
+    );
+    let missing = tomato(&["layout", "expand", &layout("recursive.xml"), "--view", "fragment/F9"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("`F9` is not a fragment; fragments: F1"), "{}", text(&missing.stderr));
+    assert_eq!(tomato(&["layout", "expand", &layout("recursive.xml"), "--view", "all"]).status.code(), Some(2));
+}
+
+#[test]
+fn layout_check_view_accepts_isomorphic_views_and_says_when_it_cannot_decide() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let full = dir.path().join("full.xml");
+    let full_text = text(&tomato(&["layout", "expand", &layout("recursive.xml")]).stdout);
+    // A view with the testbed's provisional names changed is the same layout.
+    std::fs::write(&full, full_text.replace("right_hub", "east")).expect("write");
+    let out = tomato(&["layout", "check-view", &layout("recursive.xml"), full.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("isomorphic (7 elements and substrates"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("  east -> right_hub\n"), "{}", text(&out.stdout));
+    // Moving right_hub's interface to the other LAN is another layout.
+    let moved = dir.path().join("moved.xml");
+    let text_moved = full_text.replacen("<substrate>lan</substrate>\n        <name>up</name>\n        <attribute>\n          <attribute>interface_path</attribute>\n          <value>/right/up</value>", "<substrate>left_lan</substrate>\n        <name>up</name>\n        <attribute>\n          <attribute>interface_path</attribute>\n          <value>/right/up</value>", 1);
+    assert_ne!(text_moved, full_text);
+    std::fs::write(&moved, text_moved).expect("write");
+    let out = tomato(&["layout", "check-view", &layout("recursive.xml"), moved.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).starts_with("not isomorphic: "), "{}", text(&out.stdout));
+    let out =
+        tomato(&["layout", "check-view", &layout("enterprise.xml"), &layout("enterprise.xml"), "--max-steps", "100"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stdout).starts_with("could not decide in time"), "{}", text(&out.stdout));
+}

@@ -5,12 +5,15 @@
 //! [`Topology`] binds user data to those kinds; [`validate`] reports every
 //! problem at once; [`plan`] turns a topology action into ordered component
 //! actions; [`check_update`] says which changes a running topology allows; and
-//! [`file`] reads and writes our YAML/JSON format and ToMaTo's export format.
+//! [`file`] reads and writes our YAML/JSON format, ToMaTo's export format
+//! and DETER's topdl; [`layout`] expands DETER layouts, gives their views and
+//! checks a new view against a layout.
 //! Nothing here does I/O, reads a clock or spawns anything.
 
 pub mod capabilities;
 pub mod file;
 mod kinds;
+pub mod layout;
 pub mod plan;
 pub mod problem;
 pub mod registry;

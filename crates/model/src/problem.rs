@@ -21,6 +21,9 @@ pub enum Place {
     Group(String),
     /// The defaults of one type in the file.
     Defaults(String),
+    /// A part of an XML (topdl) document: its line (0 when not known) and
+    /// what it is (`substrate lan0`, `region core`).
+    Xml(usize, String),
 }
 
 impl fmt::Display for Place {
@@ -33,6 +36,8 @@ impl fmt::Display for Place {
             Place::Connection(None, ends) => write!(f, "connection {ends}"),
             Place::Group(g) => write!(f, "group {g}"),
             Place::Defaults(t) => write!(f, "defaults for {t}"),
+            Place::Xml(0, what) => f.write_str(what),
+            Place::Xml(line, what) => write!(f, "line {line}, {what}"),
         }
     }
 }
