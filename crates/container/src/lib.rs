@@ -45,7 +45,7 @@ pub use net::{InterfaceSpec, add_interface, configure_interface, host_end_name, 
 pub use spec::{ContainerSpec, Limits};
 pub use sweep::{Leftovers, leftovers, remove_cgroup_parent, sweep};
 pub use sys::become_subreaper;
-pub use template::{TemplateInfo, build_busybox_template, build_busybox_template_from, unpack_template};
+pub use template::{TemplateInfo, build_busybox_template, build_busybox_template_from, sha256_file, unpack_template};
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -222,7 +222,7 @@ fn write_archive(items: &std::collections::BTreeMap<String, Item>, out: &Path) -
 }
 
 /// The SHA-256 of a file, lower-case hex.
-fn sha256_file(path: &Path) -> Result<String> {
+pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];

@@ -88,6 +88,9 @@ impl Listeners {
 /// running after it ends; the next run re-adopts them.
 pub async fn run(mut config: DaemonConfig, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
     rpc::install_crypto_provider();
+    // Containers' inits whose starter ended are reparented here and reaped
+    // by the runtime, not left as zombies (PID 1 may not reap them).
+    container::become_subreaper()?;
     let (cert, key, ca) =
         (read(&config.cert, "host certificate")?, read(&config.key, "host key")?, read(&config.ca, "CA")?);
     let api_tls = rpc::server_config(&cert, &key, &ca, rpc::ClientAuth::Required)?;

@@ -221,7 +221,8 @@ impl Inner {
         let children = self.children(id).iter().filter_map(|c| self.entities.get(c)).cloned().collect();
         let ends =
             entity.ends.map(|e| e.iter().filter_map(|x| self.entities.get(x)).cloned().collect()).unwrap_or_default();
-        Some(View { entity, parent, children, ends })
+        let resources = self.resources.values().filter(|r| r.owner == entity.owner).cloned().collect();
+        Some(View { entity, parent, children, ends, resources })
     }
 }
 
@@ -468,6 +469,13 @@ impl Host {
             }
         }
         check_attrs(kind, &attrs, state)?;
+        if let Some(p) = parent {
+            // Children are numbered (eth0, eth1, ...): the lowest free number.
+            let used: BTreeSet<u64> =
+                inner.children(p).iter().filter_map(|c| inner.entities.get(c)?.attrs.get("num")?.as_u64()).collect();
+            let num = (0..).find(|n| !used.contains(n)).unwrap_or(0);
+            attrs.insert("num".into(), json!(num));
+        }
         let mut e = Entity {
             id: 0,
             class: class_of(kind),

@@ -8,6 +8,7 @@
 
 pub mod console;
 pub mod daemon;
+pub mod disk;
 pub mod drivers;
 pub mod error;
 pub mod fileserver;

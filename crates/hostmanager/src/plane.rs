@@ -23,12 +23,6 @@ use vde::SwitchChange;
 
 use crate::store::{Class, Entity};
 
-/// The host-side name of a container interface's veth (in the
-/// hostmanager's namespace, so only unique per hostmanager).
-pub fn host_ifname(interface: i64) -> String {
-    format!("i{interface}")
-}
-
 /// One end of a link as the data plane sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum End {
@@ -78,7 +72,7 @@ fn end_of(entities: &BTreeMap<i64, Entity>, id: i64) -> Option<End> {
         return None;
     }
     match e.kind.as_str() {
-        "container_interface" => Some(End::Port { ifname: host_ifname(e.id) }),
+        "container_interface" => Some(End::Port { ifname: crate::drivers::container::host_end(parent, e) }),
         "switch_endpoint" => Some(End::Switch {
             switch: parent.id,
             vlan: attr_u16(e, "vlan", 1),
@@ -482,7 +476,7 @@ mod tests {
         let want = desired(&lan(State::Started, State::Started));
         assert_eq!(want.switches, BTreeMap::from([(3, false)]));
         let link = &want.links[&5];
-        assert_eq!(link.ends[0], End::Port { ifname: "i2".into() });
+        assert_eq!(link.ends[0], End::Port { ifname: "c1-0".into() });
         assert_eq!(link.ends[1], End::Switch { switch: 3, vlan: 7, tagged: vec![] });
         assert_eq!(link.attrs["delay_to"], json!(10));
 

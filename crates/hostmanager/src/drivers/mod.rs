@@ -22,6 +22,7 @@ use crate::plane::Plane;
 use crate::store::Entity;
 
 mod bridge;
+pub mod container;
 mod switch;
 
 /// What drivers share: paths, the hostmanager's namespace, the data plane.
@@ -62,6 +63,8 @@ pub struct View {
     pub children: Vec<Entity>,
     /// A connection's two ends (elements).
     pub ends: Vec<Entity>,
+    /// The owner's resources (templates).
+    pub resources: Vec<crate::store::Resource>,
 }
 
 impl View {
@@ -146,8 +149,14 @@ pub fn unsupported(kind: &str, action: &str) -> HostError {
 pub type MakeDriver = fn() -> Box<dyn Driver>;
 
 /// One line per type this host offers: the model's kind name and its driver.
-pub const DRIVERS: &[(&str, MakeDriver)] =
-    &[("switch", switch::switch), ("switch_endpoint", switch::endpoint), ("bridge", bridge::bridge)];
+#[rustfmt::skip]
+pub const DRIVERS: &[(&str, MakeDriver)] = &[
+    ("container", container::container),
+    ("container_interface", container::interface),
+    ("switch", switch::switch),
+    ("switch_endpoint", switch::endpoint),
+    ("bridge", bridge::bridge),
+];
 
 /// The driver of `kind`.
 pub fn driver(kind: &str) -> Option<Box<dyn Driver>> {
@@ -162,6 +171,29 @@ pub fn offered() -> Vec<&'static str> {
 /// Removes host objects of entities that no longer exist (after a crash
 /// between a driver's work and the store's delete); returns what it
 /// removed. `keep` is every stored entity.
-pub fn sweep(_cx: &Cx, _keep: &[Entity]) -> Result<Vec<String>> {
-    Ok(Vec::new())
+pub fn sweep(cx: &Cx, keep: &[Entity]) -> Result<Vec<String>> {
+    let ids: Vec<String> = keep.iter().filter(|e| e.kind == "container").map(|e| e.id.to_string()).collect();
+    let dir_root = cx.dir("containers")?;
+    let parent = format!("tomato/{}", cx.instance);
+    let netns = cx.netns.clone();
+    let handle = tokio::runtime::Handle::try_current().map_err(|e| HostError::internal(e.to_string()))?;
+    let found = handle
+        .block_on(::container::sweep(&dir_root, &parent, Some(&netns), &ids))
+        .map_err(|e| HostError::host(format!("sweep: {e}")))?;
+    let mut removed: Vec<String> = found.ids.iter().map(|id| format!("container {id}")).collect();
+    removed.extend(found.processes.iter().map(|p| format!("process {p}")));
+    removed.extend(found.mounts.iter().map(|m| format!("mount {}", m.display())));
+    removed.extend(found.cgroups.iter().map(|c| format!("cgroup {}", c.display())));
+    removed.extend(found.veths.iter().map(|v| format!("veth {v}")));
+    removed.extend(found.dirs.iter().map(|d| format!("dir {}", d.display())));
+    // Uploaded root file systems of containers that are gone.
+    if let Ok(entries) = std::fs::read_dir(cx.data_dir.join("rootfs")) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !ids.contains(&name) && std::fs::remove_dir_all(entry.path()).is_ok() {
+                removed.push(format!("dir {}", entry.path().display()));
+            }
+        }
+    }
+    Ok(removed)
 }

@@ -129,9 +129,35 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Kernel objects and files of this hostmanager's containers.
+    pub async fn leftovers(&self) -> container::Leftovers {
+        let netns = hostmanager::netns::path_of(&format!("tomato-{}", self.instance));
+        let netns = netns.exists().then_some(netns);
+        container::leftovers(&self.data_dir().join("containers"), &self.cgroup_parent(), netns.as_deref(), &[])
+            .await
+            .unwrap()
+    }
+
+    pub fn cgroup_parent(&self) -> String {
+        format!("tomato/{}", self.instance)
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop.cancel();
+        // Everything the test's containers left, whatever happened.
+        let (root, parent, instance) =
+            (self.data_dir().join("containers"), self.cgroup_parent(), self.instance.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let netns = hostmanager::netns::path_of(&format!("tomato-{instance}"));
+            let netns = netns.exists().then_some(netns);
+            let _ = rt.block_on(container::sweep(&root, &parent, netns.as_deref(), &[]));
+            let _ = container::remove_cgroup_parent(&parent);
+        })
+        .join();
         let _ = hostmanager::netns::remove(&format!("tomato-{}", self.instance));
     }
 }
