@@ -31,6 +31,11 @@ pub fn is_root() -> bool {
 impl Daemon {
     /// Starts a daemon in a fresh temp dir.
     pub async fn start(tag: &str) -> Daemon {
+        Daemon::start_with(tag, Duration::from_secs(3600)).await
+    }
+
+    /// Starts a daemon whose chores (usage samples, timeouts) run every `chores_every`.
+    pub async fn start_with(tag: &str, chores_every: Duration) -> Daemon {
         rpc::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let instance = format!("t{}{tag}", std::process::id());
@@ -54,7 +59,7 @@ impl Daemon {
             key: tls.join("host.key"),
             ca: tls.join("ca.pem"),
             accepted: data.join("accepted"),
-            chores_every: Duration::from_secs(3600),
+            chores_every,
         };
         let mut d = Daemon {
             dir,
