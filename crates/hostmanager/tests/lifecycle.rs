@@ -71,11 +71,11 @@ async fn console_disk_usage_and_timeout() {
     let mut record = serde_json::Value::Null;
     for _ in 0..40 {
         let stats = call(&c, "accounting_statistics", json!(["single"])).await.unwrap();
-        if let Some(r) = stats["elements"][n.to_string()].as_array().and_then(|a| a.last()) {
-            if r["usage"]["memory"].as_f64().unwrap_or(0.0) > 0.0 {
-                record = r.clone();
-                break;
-            }
+        if let Some(r) = stats["elements"][n.to_string()].as_array().and_then(|a| a.last())
+            && r["usage"]["memory"].as_f64().unwrap_or(0.0) > 0.0
+        {
+            record = r.clone();
+            break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
