@@ -122,6 +122,9 @@ pub fn run(cmd: HostmanagerCommand) -> anyhow::Result<ExitCode> {
         accepted: a.accepted_dir.unwrap_or_else(|| a.data_dir.join("accepted")),
         chores_every: Duration::from_secs(a.chores_every.max(1)),
     };
+    // Logs to stderr; RUST_LOG=debug for more.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let rt = runtime()?;
     rt.block_on(async {
         let listeners = Listeners::bind(&config).await?;
