@@ -622,7 +622,12 @@ impl Host {
                     }
                 }
             }
-            _ => self.blocking(move |cx| driver.action(cx, &view, &action_name, &params)).await.and_then(|r| r),
+            _ => {
+                crate::crashpoint::hit(&format!("before:{action}"));
+                let r = self.blocking(move |cx| driver.action(cx, &view, &action_name, &params)).await.and_then(|r| r);
+                crate::crashpoint::hit(&format!("after:{action}"));
+                r
+            }
         };
         let mut inner = self.inner.lock().await;
         self.finish(&mut inner, id, if result.is_ok() { next } else { None }).await?;
@@ -737,6 +742,7 @@ impl Host {
             if let Some(driver) = drivers::driver(&e.kind) {
                 self.blocking(move |cx| driver.remove(cx, &view)).await??;
             }
+            crate::crashpoint::hit("remove:before-delete");
             self.store.delete(x).await?;
             inner.entities.remove(&x);
         }
