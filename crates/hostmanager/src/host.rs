@@ -281,9 +281,13 @@ impl Host {
     async fn recover(&self) -> Result<Recovery> {
         let mut report = Recovery::default();
         let mut inner = self.inner.lock().await;
-        let ids: Vec<i64> = inner.entities.keys().copied().collect();
-        // Parents first (ids grow with creation, and children are created
-        // after their parents), so children see their parents recovered.
+        // Interrupted removals first, in the order `remove` runs them:
+        // connections and children before their elements (ids grow with
+        // creation, so highest first). Then the rest, parents first, so
+        // children see their parents recovered.
+        let removing = |e: &Entity| e.pending.as_deref() == Some(REMOVE);
+        let mut ids: Vec<i64> = inner.entities.values().filter(|e| removing(e)).map(|e| e.id).rev().collect();
+        ids.extend(inner.entities.values().filter(|e| !removing(e)).map(|e| e.id));
         for id in ids {
             let Some(view) = inner.view(id) else { continue };
             let e = view.entity.clone();
@@ -622,7 +626,12 @@ impl Host {
                     }
                 }
             }
-            _ => self.blocking(move |cx| driver.action(cx, &view, &action_name, &params)).await.and_then(|r| r),
+            _ => {
+                crate::crashpoint::hit(&format!("before:{action}"));
+                let r = self.blocking(move |cx| driver.action(cx, &view, &action_name, &params)).await.and_then(|r| r);
+                crate::crashpoint::hit(&format!("after:{action}"));
+                r
+            }
         };
         let mut inner = self.inner.lock().await;
         self.finish(&mut inner, id, if result.is_ok() { next } else { None }).await?;
@@ -727,16 +736,33 @@ impl Host {
                 ));
             }
         }
-        for x in order {
+        // All of them are marked at once, so a crash part way through is
+        // finished by recovery for all of them, not only the one it hit.
+        self.store.set_pending(&order, Some(REMOVE)).await?;
+        for &x in &order {
             if let Some(e) = inner.entities.get_mut(&x) {
                 e.pending = Some(REMOVE.to_string());
             }
+        }
+        for (n, &x) in order.iter().enumerate() {
             let e = inner.entities[&x].clone();
-            self.store.update(&e).await?;
             let view = inner.view(x).ok_or_else(|| HostError::internal("entity vanished"))?;
             if let Some(driver) = drivers::driver(&e.kind) {
-                self.blocking(move |cx| driver.remove(cx, &view)).await??;
+                let removed = self.blocking(move |cx| driver.remove(cx, &view)).await.and_then(|r| r);
+                if let Err(err) = removed {
+                    // Those not yet tried stay as they were; this one stays
+                    // marked (a problem in host_info, retried at restart).
+                    let rest = &order[n + 1..];
+                    self.store.set_pending(rest, None).await?;
+                    for y in rest {
+                        if let Some(e) = inner.entities.get_mut(y) {
+                            e.pending = None;
+                        }
+                    }
+                    return Err(err);
+                }
             }
+            crate::crashpoint::hit("remove:before-delete");
             self.store.delete(x).await?;
             inner.entities.remove(&x);
         }

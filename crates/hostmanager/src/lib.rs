@@ -7,6 +7,7 @@
 //! `plane.rs` keeps the data plane in step with the entities.
 
 pub mod console;
+pub mod crashpoint;
 pub mod daemon;
 pub mod disk;
 pub mod drivers;

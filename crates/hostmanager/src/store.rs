@@ -167,6 +167,21 @@ impl Store {
         Ok(())
     }
 
+    /// Sets the pending action of many entities in one transaction (a
+    /// removal marks the entity, its children and connections at once).
+    pub async fn set_pending(&self, ids: &[i64], pending: Option<&str>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query("UPDATE entity SET pending = $1 WHERE id = $2")
+                .bind(pending)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Writes the usage of many entities in one transaction.
     pub async fn update_usage(&self, entities: &[Entity]) -> Result<()> {
         let mut tx = self.pool.begin().await?;

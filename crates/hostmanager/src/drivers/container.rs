@@ -198,6 +198,7 @@ fn start(cx: &Cx, view: &View) -> Result<Running> {
     let spec = spec(cx, view)?;
     container::prepare(&spec).map_err(runtime_error)?;
     let running = container::start(&spec).map_err(runtime_error)?;
+    crate::crashpoint::hit("start:after-container");
     let result = (|| {
         for iface in &view.children {
             let ispec = interface_spec(cx, &view.entity, iface);
