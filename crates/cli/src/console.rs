@@ -66,7 +66,14 @@ pub async fn attach(client: &rpc::Client, id: i64) -> anyhow::Result<()> {
         let mut buf = [0u8; 4096];
         loop {
             let n = match stdin.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => {
+                    // End of input is end of input for the shell too (Ctrl-D);
+                    // its last output still arrives before the console closes.
+                    if tx.send(Message::Binary(vec![0x04].into())).await.is_ok() {
+                        std::future::pending::<()>().await;
+                    }
+                    break;
+                }
                 Ok(n) => n,
             };
             let chunk = &buf[..n];

@@ -322,3 +322,49 @@ async fn previous_life_is_swept() {
     show("after", point, &after);
     assert!(after.is_empty(), "left after the sweep: {after:?}\n{}", hm.log_text());
 }
+
+/// `tomato host call` and `tomato host console` against the real daemon.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_calls_and_opens_a_console() {
+    if !is_root() {
+        return;
+    }
+    let mut hm = Hm::new("cli");
+    let c = hm.start(None).await;
+    let (n, _) = node(&c).await;
+    ok(&c, "element_action", json!([n, "start"])).await;
+    // The same backend's certificate in files, as the CLI reads it.
+    let tls = hm.dir.path().join("backend-tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let issued = hm.ca.issue_backend("backend").unwrap();
+    issued.save(&tls, "backend").unwrap();
+    std::fs::write(tls.join("ca.pem"), &hm.ca.cert_pem).unwrap();
+    rpc::accepted::accept(&hm.data().join("accepted"), &issued.cert_pem).unwrap();
+    let tomato = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tomato"))
+            .args(["host"])
+            .args(args)
+            .env("TOMATO_HOST_URL", format!("https://127.0.0.1:{}", hm.api))
+            .env("TOMATO_BACKEND_TLS_DIR", &tls)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let id = n.to_string();
+    let out = tomato(&["call", "element_info", &id], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["state"], "started");
+    let out = tomato(&["call", "element_action", &id, "\"fly\""], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported_action"));
+    let out = tomato(&["console", &id], "echo hi-$((40+2))\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hi-42"), "{}", String::from_utf8_lossy(&out.stdout));
+    teardown(&hm, &c, "cli", n).await;
+}
