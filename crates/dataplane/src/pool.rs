@@ -19,7 +19,10 @@ pub const SLOT_SIZE: usize = 65_536 + 64;
 pub struct Pool {
     data: Vec<u8>,
     meta: Vec<FrameMeta>,
-    refs: Vec<u8>,
+    /// References per slot: a broadcast flooded by a switch of N ports
+    /// holds N - 1, so this must count past 255 (a u8 wrapped at 256
+    /// ports, freed the slot early and put it twice on the free list).
+    refs: Vec<u32>,
     free: Vec<u32>,
 }
 
@@ -54,7 +57,8 @@ impl Pool {
 
     /// Adds a reference to a slot in use.
     pub fn retain(&mut self, slot: u32) {
-        self.refs[slot as usize] += 1;
+        let r = &mut self.refs[slot as usize];
+        *r = r.checked_add(1).expect("slot reference count overflow");
     }
 
     /// Drops a reference; the slot is free again when none is left.
@@ -117,5 +121,30 @@ impl Pool {
             *buf = unsafe { std::slice::from_raw_parts_mut(base.add(*slot as usize * SLOT_SIZE), SLOT_SIZE) };
         }
         f(&mut bufs[..n])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame flooded to more than 255 ports: the slot stays in use until
+    /// the last copy is released, and goes back on the free list once.
+    #[test]
+    fn many_references_free_the_slot_once() {
+        let mut pool = Pool::new(4);
+        let slot = pool.alloc().expect("a free slot");
+        for _ in 0..999 {
+            pool.retain(slot);
+        }
+        for _ in 0..999 {
+            pool.release(slot);
+            assert_eq!(pool.n_free(), 3, "freed while still referenced");
+        }
+        pool.release(slot);
+        assert_eq!(pool.n_free(), 4);
+        let mut seen: Vec<u32> = (0..4).filter_map(|_| pool.alloc()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![0, 1, 2, 3]);
     }
 }
