@@ -542,32 +542,14 @@ impl Host {
         let e = inner.visible(owner, id, class)?;
         let kind = kind_of(e)?;
         let driver = drivers::driver(&e.kind).ok_or_else(|| HostError::internal("no driver"))?;
-        let lifecycle = ["prepare", "start", "stop", "destroy"];
-        let spec = kind
-            .action(action)
-            .filter(|a| {
-                lifecycle.contains(&a.name) || driver.extra_actions().contains(&a.name) || a.name == "upload_grant"
-            })
-            .filter(|a| a.name != "upload_grant" || driver.extra_actions().contains(&"upload_use"))
-            .ok_or_else(|| {
-                let mut offered: Vec<&str> = kind
-                    .actions
-                    .iter()
-                    .map(|a| a.name)
-                    .filter(|a| lifecycle.contains(a) || *a == REMOVE || driver.extra_actions().contains(a))
-                    .collect();
-                if driver.extra_actions().contains(&"upload_use") {
-                    offered.push("upload_grant");
-                }
-                HostError::new(
-                    ErrorKind::UnsupportedAction,
-                    format!(
-                        "action: {} on this host has no action `{action}`; it has {}",
-                        kind.name,
-                        offered.join(", ")
-                    ),
-                )
-            })?;
+        let spec = kind.action(action).filter(|a| drivers::offers(driver.as_ref(), a.name)).ok_or_else(|| {
+            let offered: Vec<&str> =
+                kind.actions.iter().map(|a| a.name).filter(|a| drivers::offers(driver.as_ref(), a)).collect();
+            HostError::new(
+                ErrorKind::UnsupportedAction,
+                format!("action: {} on this host has no action `{action}`; it has {}", kind.name, offered.join(", ")),
+            )
+        })?;
         if !spec.allowed_in.contains(&e.state) {
             return Err(HostError::new(
                 ErrorKind::InvalidState,
@@ -580,13 +562,8 @@ impl Host {
             return Err(HostError::new(ErrorKind::EntityBusy, format!("{} {id} is busy with an action", class.name())));
         }
         let next = spec.leads_to;
-        match action {
-            "upload_grant" => {
-                let path = self.cx.dir("uploads")?.join(format!("{id}.upload"));
-                return self.grant(owner, id, "upload", &path, UPLOAD_GRANT_SECS).await;
-            }
-            "upload_use" | "download_grant" => {}
-            _ => {}
+        if action == "upload_grant" {
+            return self.grant(owner, id, "upload", &self.upload_path(id)?, UPLOAD_GRANT_SECS).await;
         }
         inner.busy.insert(id);
         if let Some(e) = inner.entities.get_mut(&id) {
@@ -603,7 +580,7 @@ impl Host {
         let action_name = action.to_string();
         let result: Result<Value> = match action {
             "upload_use" => {
-                let path = self.cx.dir("uploads")?.join(format!("{id}.upload"));
+                let path = self.upload_path(id)?;
                 if !path.exists() {
                     Err(HostError::invalid("upload_use: nothing was uploaded; use upload_grant and upload first"))
                 } else {
@@ -637,6 +614,11 @@ impl Host {
         self.finish(&mut inner, id, if result.is_ok() { next } else { None }).await?;
         self.reconcile(&inner).await;
         result
+    }
+
+    /// Where an upload for entity `id` lands (its grant's file).
+    fn upload_path(&self, id: i64) -> Result<PathBuf> {
+        Ok(self.cx.dir("uploads")?.join(format!("{id}.upload")))
     }
 
     async fn grant(&self, owner: &str, id: i64, action: &str, path: &Path, secs: i64) -> Result<Value> {
@@ -915,12 +897,7 @@ impl Host {
             let (Some(kind), Some(driver)) = (model::registry().get(name), drivers::driver(name)) else { continue };
             let mut caps = kind.capabilities();
             if let Some(actions) = caps.get_mut("actions").and_then(Value::as_object_mut) {
-                let extra = driver.extra_actions();
-                actions.retain(|a, _| {
-                    ["prepare", "start", "stop", "destroy", REMOVE].contains(&a.as_str())
-                        || extra.contains(&a.as_str())
-                        || (a == "upload_grant" && extra.contains(&"upload_use"))
-                });
+                actions.retain(|a, _| drivers::offers(driver.as_ref(), a));
             }
             match kind.class {
                 KindClass::Element => elements.insert(name.to_string(), caps),

@@ -313,12 +313,9 @@ impl Plane {
         if let Some(old) = self.parked.remove(&id) {
             let _ = old.close();
         }
-        self.links
-            .insert(id, LiveLink { id: link, ends: want.ends.clone(), attrs: Attrs::new(), params, capture: None });
-        // Capture (and the attributes) through the change path, so starting
-        // and changing share one place.
-        let live = self.links.get_mut(&id).ok_or("link vanished")?;
-        live.attrs = want.attrs.clone();
+        let live = LiveLink { id: link, ends: want.ends.clone(), attrs: want.attrs.clone(), params, capture: None };
+        self.links.insert(id, live);
+        // The capture starts where changes start and end it.
         self.sync_capture(id)
     }
 

@@ -53,6 +53,29 @@ pub struct DirectionParams {
     pub seed: u64,
 }
 
+/// Calls macro `$apply` with every field a [`ParamsUpdate`] can set, so
+/// the list is written once for applying and for diffing.
+macro_rules! with_live_fields {
+    ($apply:ident) => {
+        $apply!(
+            bandwidth_kbit,
+            queue_frames,
+            queue_bytes,
+            delay_ms,
+            jitter_ms,
+            distribution,
+            lossratio_percent,
+            lossburst_frames,
+            duplicate_percent,
+            corrupt_percent,
+            noise_bits_per_mbyte,
+            mtu,
+            reorder_percent,
+            seed
+        )
+    };
+}
+
 impl DirectionParams {
     /// An ideal link: no rate limit, delay, loss or damage.
     pub fn ideal(seed: u64) -> DirectionParams {
@@ -114,22 +137,7 @@ impl DirectionParams {
                 $(if let Some(value) = update.$field { p.$field = value; })*
             };
         }
-        take!(
-            bandwidth_kbit,
-            queue_frames,
-            queue_bytes,
-            delay_ms,
-            jitter_ms,
-            distribution,
-            lossratio_percent,
-            lossburst_frames,
-            duplicate_percent,
-            corrupt_percent,
-            noise_bits_per_mbyte,
-            mtu,
-            reorder_percent,
-            seed
-        );
+        with_live_fields!(take);
         p
     }
 }
@@ -177,22 +185,7 @@ impl ParamsUpdate {
                 $(if old.$field != new.$field { u.$field = Some(new.$field.clone()); })*
             };
         }
-        diff!(
-            bandwidth_kbit,
-            queue_frames,
-            queue_bytes,
-            delay_ms,
-            jitter_ms,
-            distribution,
-            lossratio_percent,
-            lossburst_frames,
-            duplicate_percent,
-            corrupt_percent,
-            noise_bits_per_mbyte,
-            mtu,
-            reorder_percent,
-            seed
-        );
+        with_live_fields!(diff);
         u
     }
 

@@ -140,6 +140,18 @@ pub trait Driver: Send + Sync {
     }
 }
 
+/// Actions every driver carries out (the model decides when).
+const LIFECYCLE: &[&str] = &["prepare", "start", "stop", "destroy", model::schema::REMOVE];
+
+/// Whether `driver` carries out `action`: the lifecycle, its extra actions,
+/// and `upload_grant` where it can use an upload.
+pub fn offers(driver: &dyn Driver, action: &str) -> bool {
+    let extra = driver.extra_actions();
+    LIFECYCLE.contains(&action)
+        || extra.contains(&action)
+        || (action == "upload_grant" && extra.contains(&"upload_use"))
+}
+
 /// The error for an action a type's driver does not offer.
 pub fn unsupported(kind: &str, action: &str) -> HostError {
     HostError::new(ErrorKind::UnsupportedAction, format!("{kind} on this host does not offer `{action}`"))
