@@ -1247,8 +1247,8 @@ impl fmt::Display for SwitchStats {
         let c = &self.counters;
         writeln!(
             f,
-            "switch {}: learned={} flooded={} dropped_vlan={}",
-            self.id.0, c.learned, c.flooded, c.dropped_vlan
+            "switch {}: learned={} flooded={} dropped_vlan={} mld={} by_group={}",
+            self.id.0, c.learned, c.flooded, c.dropped_vlan, c.mld_messages, c.group_forwarded
         )?;
         for (number, p) in &self.ports {
             write!(f, "  port {number} {}:", p.name)?;

@@ -143,6 +143,46 @@ fn a_switch_of_three_lets_all_ping_each_other() {
     assert!(after - before < 10, "port 2 got {} frames", after - before);
 }
 
+/// Host `i`'s IPv6 link-local address, once duplicate address detection
+/// is over.
+fn link_local(lab: &Lab, i: usize) -> String {
+    let dev = format!("e{i}");
+    for _ in 0..50 {
+        let out = lab.exec(i, "ip", &["-6", "addr", "show", "dev", &dev, "scope", "link"]).expect("ip runs");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let addr = text.split_whitespace().skip_while(|w| *w != "inet6").nth(1);
+        if let Some(addr) = addr.filter(|_| !text.contains("tentative")) {
+            return addr.split('/').next().unwrap_or(addr).to_string();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("h{i} has no IPv6 link-local address out of DAD");
+}
+
+#[test]
+fn ipv6_neighbour_discovery_reaches_only_the_solicited_host() {
+    require_root!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, engine) = switched(SwitchMode::Learning);
+    let target = link_local(&lab, 2);
+    link_local(&lab, 0);
+    link_local(&lab, 1);
+    // Every host has reported its groups by now (MLD goes out with DAD).
+    let before = engine.stats().expect("stats").switches[0].clone();
+    let out = lab.exec(0, "ping", &["-6", "-c", "3", "-i", "0.05", "-W", "1", &format!("{target}%e0")]).expect("ping");
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(ping_counts(&out), Some((3, 3)), "h0 -> h2 over IPv6: {out}");
+    let after = engine.stats().expect("stats").switches[0].clone();
+    eprint!("{}", engine.shutdown().expect("stats"));
+    let c = after.counters;
+    eprintln!("mld messages {}, frames sent by group {}", c.mld_messages, c.group_forwarded);
+    assert!(c.mld_messages >= 3, "each host's MLD reports were snooped: {c:?}");
+    assert!(c.group_forwarded > before.counters.group_forwarded, "the solicitation went by group: {c:?}");
+    // The neighbour solicitation to h2's group did not reach h1.
+    let to_h1 = after.ports[1].1.tx.frames - before.ports[1].1.tx.frames;
+    assert_eq!(to_h1, 0, "h1 got {to_h1} frames of h0 <-> h2");
+}
+
 #[test]
 fn a_hub_floods_unicast() {
     require_root!();

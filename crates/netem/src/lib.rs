@@ -16,6 +16,7 @@
 
 mod dist;
 mod link;
+mod mld;
 mod params;
 mod queue;
 mod rng;

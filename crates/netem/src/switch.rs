@@ -29,6 +29,22 @@
 //!   The MAC stays on its earlier port, and entries on the blocked port are
 //!   flushed.
 //!
+//! - MLD snooping (RFC 4541, on by default): IPv6 multicast (33:33:..)
+//!   goes only to the ports that asked for its group, to ports behind which
+//!   a multicast router sent a query, and to ports from which no MLD report
+//!   was heard yet in that VLAN (so a port to another switch, a hub or a
+//!   host without IPv6 loses nothing). Reports and dones update the ingress
+//!   port's groups and go to router ports only; queries and the all-nodes
+//!   group ff02::1 are flooded. Groups are keyed by their Ethernet address
+//!   (the last 32 bits of the IPv6 group), so two groups sharing it share
+//!   listeners. Memberships live while the port does (there is no querier
+//!   to refresh them, so none expire): a stale one costs copies, never
+//!   frames. When the group table is full, a port whose join cannot be
+//!   kept receives every group again. Without this, every fresh IPv6
+//!   interface's neighbour discovery, MLD and router solicitations reach
+//!   every port, which on a switch of 1,000 containers is millions of
+//!   copies. IPv4 multicast (IGMP) is not snooped and floods.
+//!
 //! Link-local groups (01:80:c2:00:00:0x, STP BPDUs) are flooded like other
 //! multicast: there is no spanning tree here.
 //!
@@ -42,6 +58,7 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 use crate::link::Count;
+use crate::mld::{self, Changes, MldMessage};
 use crate::time::{Duration, Instant};
 use crate::wire::{EthernetFrame, Mac, Tagging, VlanId, WireError};
 
@@ -83,6 +100,9 @@ pub struct SwitchConfig {
     pub flap: FlapGuard,
     /// Key of the MAC table hash.
     pub hash_key: u64,
+    /// Whether IPv6 multicast follows MLD reports (else it floods); the
+    /// group table holds up to `table_size` (group, VLAN) entries.
+    pub mld_snooping: bool,
 }
 
 impl SwitchConfig {
@@ -95,6 +115,7 @@ impl SwitchConfig {
             ageing: Duration::from_secs(100),
             flap: FlapGuard { moves: 4, window: Duration::from_secs(1), block_for: Some(Duration::from_secs(60)) },
             hash_key,
+            mld_snooping: true,
         }
     }
 }
@@ -227,6 +248,12 @@ pub struct SwitchCounters {
     pub table_full: u64,
     /// Frames flooded.
     pub flooded: u64,
+    /// MLD queries, reports and dones snooped.
+    pub mld_messages: u64,
+    /// IPv6 multicast frames sent by group membership instead of flooded.
+    pub group_forwarded: u64,
+    /// Joins not kept because the group table was full.
+    pub groups_full: u64,
 }
 
 /// Why the switch dropped a frame.
@@ -304,7 +331,34 @@ struct Port {
     vlan: PortVlan,
     counters: PortCounters,
     blocked: Blocked,
+    /// A multicast router (an MLD querier) is behind this port.
+    mld_router: bool,
+    /// The VLANs in which an MLD report was heard on this port, and whether
+    /// all its joins were kept. Usually one entry.
+    listeners: Vec<(VlanId, Heard)>,
 }
+
+/// What MLD told about the listeners behind a port in one VLAN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heard {
+    /// Their groups are in the group table: send them only those.
+    Listening,
+    /// A join did not fit in the group table: send them every group.
+    Overflowed,
+}
+
+impl Port {
+    /// Whether this port gets IPv6 multicast of `vlan` whatever its group.
+    fn wants_every_group(&self, vlan: VlanId) -> bool {
+        self.mld_router || !self.listeners.iter().any(|&(v, heard)| v == vlan && heard == Heard::Listening)
+    }
+}
+
+/// ff02::1, the all-nodes group, which MLD never reports (RFC 4541 3).
+const ALL_NODES: Mac = Mac([0x33, 0x33, 0, 0, 0, 1]);
+
+/// Ethertype of IPv6.
+const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// One learnt address.
 #[derive(Debug, Clone, Copy)]
@@ -381,6 +435,9 @@ pub struct Switch {
     /// Sorted by port number.
     ports: Vec<Port>,
     table: HashMap<u64, MacEntry, KeyedState>,
+    /// MLD listeners: (group MAC, VLAN) as a table key, to the ports that
+    /// joined it, sorted.
+    groups: HashMap<u64, Vec<PortIdx>, KeyedState>,
     /// Reused output of `handle_frame`, with room for every port.
     egress: Vec<Egress>,
     counters: SwitchCounters,
@@ -393,11 +450,13 @@ impl Switch {
     /// An empty switch with its MAC table preallocated.
     pub fn new(config: SwitchConfig) -> Switch {
         let table = HashMap::with_capacity_and_hasher(config.table_size, KeyedState { key: config.hash_key });
+        let groups = HashMap::with_hasher(KeyedState { key: config.hash_key });
         Switch {
             next_sweep: Instant::ZERO + config.ageing,
             config,
             ports: Vec::new(),
             table,
+            groups,
             egress: Vec::new(),
             counters: SwitchCounters::default(),
             n_blocked_timed: 0,
@@ -411,7 +470,15 @@ impl Switch {
             Ok(_) => return Err(SwitchError::PortExists(idx)),
             Err(at) => at,
         };
-        self.ports.insert(at, Port { idx, vlan, counters: PortCounters::default(), blocked: Blocked::No });
+        let port = Port {
+            idx,
+            vlan,
+            counters: PortCounters::default(),
+            blocked: Blocked::No,
+            mld_router: false,
+            listeners: Vec::new(),
+        };
+        self.ports.insert(at, port);
         // Keep room for a flood to every port, so frames never allocate.
         self.egress.reserve(self.ports.len());
         Ok(())
@@ -425,6 +492,7 @@ impl Switch {
         }
         self.ports.remove(at);
         self.flush_port(idx);
+        self.forget_listeners(idx);
         Ok(())
     }
 
@@ -433,7 +501,9 @@ impl Switch {
     pub fn handle_port_vlan(&mut self, idx: PortIdx, vlan: PortVlan) -> Result<(), SwitchError> {
         let at = self.position(idx).map_err(|_| SwitchError::NoSuchPort(idx))?;
         self.ports[at].vlan = vlan;
+        self.ports[at].listeners.clear();
         self.flush_port(idx);
+        self.forget_listeners(idx);
         Ok(())
     }
 
@@ -556,12 +626,25 @@ impl Switch {
         self.ports.iter().map(|p| p.idx)
     }
 
-    /// Heap bytes reserved: ports, the egress scratch list and the MAC table
-    /// (entries plus one control byte each, hashbrown's layout).
+    /// Heap bytes reserved: ports, the egress scratch list, the MAC table
+    /// (entries plus one control byte each, hashbrown's layout) and the MLD
+    /// group table.
     pub fn heap_bytes(&self) -> usize {
+        let listeners: usize =
+            self.ports.iter().map(|p| p.listeners.capacity() * core::mem::size_of::<(VlanId, Heard)>()).sum();
+        let members: usize = self.groups.values().map(|m| m.capacity() * core::mem::size_of::<PortIdx>()).sum();
         self.ports.capacity() * core::mem::size_of::<Port>()
             + self.egress.capacity() * core::mem::size_of::<Egress>()
             + self.table.capacity() * (core::mem::size_of::<(u64, MacEntry)>() + 1)
+            + self.groups.capacity() * (core::mem::size_of::<(u64, Vec<PortIdx>)>() + 1)
+            + listeners
+            + members
+    }
+
+    /// The ports that joined IPv6 group `group` (its Ethernet address) in
+    /// `vlan`, by MLD.
+    pub fn group_members(&self, group: Mac, vlan: VlanId) -> &[PortIdx] {
+        self.groups.get(&table_key(group, vlan)).map_or(&[], Vec::as_slice)
     }
 
     /// Bytes one port costs: its record and its slot in the egress list.
@@ -598,6 +681,10 @@ impl Switch {
             self.learn(now, in_at, src, vlan)?;
         }
         let dst = eth.dst();
+        if self.config.mld_snooping && dst.0[..2] == [0x33, 0x33] {
+            self.snoop(in_at, vlan, &eth);
+            return Ok(());
+        }
         if !dst.is_multicast()
             && let Some(entry) = self.fresh_entry(now, table_key(dst, vlan))
         {
@@ -630,6 +717,97 @@ impl Switch {
                 self.egress.push(Egress { port: port.idx, tagging });
             }
         }
+    }
+
+    /// Forwards an IPv6 multicast frame by MLD state, learning from it
+    /// first if it is an MLD message (general queries go to all-nodes).
+    fn snoop(&mut self, in_at: usize, vlan: VlanId, eth: &EthernetFrame<'_>) {
+        let in_idx = self.ports[in_at].idx;
+        let message = (eth.ethertype() == ETHERTYPE_IPV6).then(|| mld::parse(eth.payload())).flatten();
+        match message {
+            Some(MldMessage::Query) => {
+                self.counters.mld_messages += 1;
+                self.ports[in_at].mld_router = true;
+                self.flood(in_idx, |port| port.vlan.egress_tagging(vlan));
+            }
+            Some(MldMessage::Membership(changes)) => {
+                self.counters.mld_messages += 1;
+                self.listen(in_at, vlan, changes);
+                self.forward_group(in_idx, vlan, None);
+            }
+            None if eth.dst() == ALL_NODES => self.flood(in_idx, |port| port.vlan.egress_tagging(vlan)),
+            None => {
+                self.counters.group_forwarded += 1;
+                self.forward_group(in_idx, vlan, Some(eth.dst()));
+            }
+        }
+    }
+
+    /// Sends to router ports and, for a `group`, to its members and to the
+    /// ports that get every group; `None` (an MLD report) goes to router
+    /// ports only.
+    fn forward_group(&mut self, ingress: PortIdx, vlan: VlanId, group: Option<Mac>) {
+        let members = group.and_then(|g| self.groups.get(&table_key(g, vlan))).map_or(&[][..], Vec::as_slice);
+        for port in &self.ports {
+            if port.idx == ingress || port.blocked != Blocked::No {
+                continue;
+            }
+            let wanted = port.mld_router
+                || (group.is_some() && (port.wants_every_group(vlan) || members.binary_search(&port.idx).is_ok()));
+            if let Some(tagging) = port.vlan.egress_tagging(vlan).filter(|_| wanted) {
+                self.egress.push(Egress { port: port.idx, tagging });
+            }
+        }
+    }
+
+    /// Applies a report's joins and leaves to the ingress port.
+    fn listen(&mut self, in_at: usize, vlan: VlanId, changes: Changes<'_>) {
+        let idx = self.ports[in_at].idx;
+        let mut kept = true;
+        for (group, joined) in changes {
+            let key = table_key(group, vlan);
+            let room = self.groups.len() < self.config.table_size;
+            match (joined, self.groups.get_mut(&key)) {
+                (true, Some(members)) => {
+                    if let Err(at) = members.binary_search(&idx) {
+                        members.insert(at, idx);
+                    }
+                }
+                (true, None) if room => {
+                    self.groups.insert(key, vec![idx]);
+                }
+                (true, None) => {
+                    self.counters.groups_full += 1;
+                    kept = false;
+                }
+                (false, Some(members)) => {
+                    if let Ok(at) = members.binary_search(&idx) {
+                        members.remove(at);
+                    }
+                    if members.is_empty() {
+                        self.groups.remove(&key);
+                    }
+                }
+                (false, None) => {}
+            }
+        }
+        let listeners = &mut self.ports[in_at].listeners;
+        match listeners.iter_mut().find(|(v, _)| *v == vlan) {
+            // Overflowed stays: the lost join is not in the table.
+            Some((_, heard)) if !kept => *heard = Heard::Overflowed,
+            Some(_) => {}
+            None => listeners.push((vlan, if kept { Heard::Listening } else { Heard::Overflowed })),
+        }
+    }
+
+    /// Removes `idx` from every group.
+    fn forget_listeners(&mut self, idx: PortIdx) {
+        self.groups.retain(|_, members| {
+            if let Ok(at) = members.binary_search(&idx) {
+                members.remove(at);
+            }
+            !members.is_empty()
+        });
     }
 
     /// Learns `src` on the ingress port, applying the flap guard.
@@ -740,6 +918,118 @@ mod tests {
         let a = KeyedState { key: 1 }.hash_one(42u64);
         let b = KeyedState { key: 2 }.hash_one(42u64);
         assert_ne!(a, b);
+    }
+
+    /// A switch with ports 1..=n on VLAN 1.
+    fn switch_of(n: u16, config: SwitchConfig) -> Switch {
+        let mut sw = Switch::new(config);
+        for p in 1..=n {
+            sw.add_port(PortIdx(p), PortVlan::access(VlanId::DEFAULT)).expect("new port");
+        }
+        sw
+    }
+
+    /// `ipv6` in an untagged frame from port `from`'s host to `dst`.
+    fn ipv6_frame(dst: Mac, from: u16, ipv6: &[u8]) -> Vec<u8> {
+        let mut f = dst.0.to_vec();
+        f.extend_from_slice(&[2, 0, 0, 0, 0, u8::try_from(from).expect("small")]);
+        f.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+        f.extend_from_slice(ipv6);
+        f
+    }
+
+    /// The ports `frame` from `port` goes to.
+    fn out(sw: &mut Switch, port: u16, frame: &[u8]) -> Vec<u16> {
+        match sw.handle_frame(Instant::ZERO, PortIdx(port), frame) {
+            Forwarding::Forward(egress) => egress.iter().map(|e| e.port.0).collect(),
+            Forwarding::Dropped(why) => panic!("dropped: {why:?}"),
+        }
+    }
+
+    const REPORTS: Mac = Mac([0x33, 0x33, 0, 0, 0, 0x16]);
+
+    fn join(sw: &mut Switch, port: u16, id: u32) -> Vec<u16> {
+        out(sw, port, &ipv6_frame(REPORTS, port, &mld::build::report_v2(&[(4, mld::build::solicited_node(id))])))
+    }
+
+    /// A neighbour solicitation's frame (not MLD) to the solicited-node
+    /// group of `id`.
+    fn to_group(sw: &mut Switch, from: u16, id: u32) -> Vec<u16> {
+        let b = id.to_be_bytes();
+        let mut ns = vec![0x60, 0, 0, 0, 0, 8, 58, 255];
+        ns.resize(48, 0);
+        out(sw, from, &ipv6_frame(Mac([0x33, 0x33, 0xff, b[1], b[2], b[3]]), from, &ns))
+    }
+
+    #[test]
+    fn ipv6_multicast_goes_to_listeners_routers_and_unheard_ports() {
+        let mut sw = switch_of(4, SwitchConfig::standard(0));
+        // Nobody reported yet: a group's frames reach every port.
+        assert_eq!(to_group(&mut sw, 1, 0xa), [2, 3, 4]);
+        // Reports go to router ports only: none yet.
+        assert_eq!(join(&mut sw, 2, 0xa), Vec::<u16>::new());
+        assert_eq!(join(&mut sw, 3, 0xb), Vec::<u16>::new());
+        assert_eq!(sw.group_members(Mac([0x33, 0x33, 0xff, 0, 0, 0xa]), VlanId::DEFAULT), [PortIdx(2)]);
+        // Port 3 heard, not a member; port 4 never heard: still gets it.
+        assert_eq!(to_group(&mut sw, 1, 0xa), [2, 4]);
+        assert_eq!(to_group(&mut sw, 1, 0xc), [4]);
+        // All-nodes always floods.
+        let all_nodes = ipv6_frame(ALL_NODES, 1, &[0x60, 0, 0, 0, 0, 0, 59, 1]);
+        assert_eq!(out(&mut sw, 1, &all_nodes), [2, 3, 4]);
+        // A query makes port 4 a router port: it gets reports and groups.
+        assert_eq!(out(&mut sw, 4, &ipv6_frame(ALL_NODES, 4, &mld::build::query())), [1, 2, 3]);
+        assert_eq!(join(&mut sw, 1, 0xd), [4]);
+        assert_eq!(to_group(&mut sw, 3, 0xa), [2, 4]);
+        // A leave (change to include nothing) ends the membership.
+        let leave = mld::build::report_v2(&[(3, mld::build::solicited_node(0xa))]);
+        assert_eq!(out(&mut sw, 2, &ipv6_frame(REPORTS, 2, &leave)), [4]);
+        assert_eq!(to_group(&mut sw, 3, 0xa), [4]);
+        // MLDv1 works the same.
+        let v1 = mld::build::v1(131, mld::build::solicited_node(0xa));
+        assert_eq!(out(&mut sw, 3, &ipv6_frame(REPORTS, 3, &v1)), [4]);
+        assert_eq!(to_group(&mut sw, 1, 0xa), [3, 4]);
+        let c = sw.counters();
+        assert_eq!((c.mld_messages, c.group_forwarded), (6, 6));
+    }
+
+    #[test]
+    fn a_port_that_changes_vlan_or_goes_forgets_its_groups() {
+        let mut sw = switch_of(3, SwitchConfig::standard(0));
+        join(&mut sw, 2, 0xa);
+        join(&mut sw, 3, 0xb);
+        assert_eq!(to_group(&mut sw, 1, 0xa), [2]);
+        sw.handle_port_vlan(PortIdx(2), PortVlan::access(VlanId::DEFAULT)).expect("port 2");
+        assert_eq!(to_group(&mut sw, 1, 0xa), [2], "unheard again, so it gets every group");
+        assert_eq!(sw.group_members(Mac([0x33, 0x33, 0xff, 0, 0, 0xa]), VlanId::DEFAULT), []);
+        sw.remove_port(PortIdx(3)).expect("port 3");
+        assert_eq!(sw.group_members(Mac([0x33, 0x33, 0xff, 0, 0, 0xb]), VlanId::DEFAULT), []);
+    }
+
+    #[test]
+    fn a_join_that_does_not_fit_sends_the_port_every_group() {
+        let mut config = SwitchConfig::standard(0);
+        config.table_size = 1;
+        let mut sw = switch_of(3, config);
+        join(&mut sw, 2, 0xa);
+        join(&mut sw, 3, 0xb);
+        assert_eq!(sw.counters().groups_full, 1);
+        assert_eq!(to_group(&mut sw, 1, 0xb), [3]);
+        assert_eq!(to_group(&mut sw, 1, 0xc), [3]);
+        // A later report that fits does not cut it off again.
+        let leave_a = mld::build::report_v2(&[(3, mld::build::solicited_node(0xa))]);
+        out(&mut sw, 2, &ipv6_frame(REPORTS, 2, &leave_a));
+        join(&mut sw, 3, 0xe);
+        assert_eq!(to_group(&mut sw, 1, 0xc), [3]);
+    }
+
+    #[test]
+    fn without_snooping_ipv6_multicast_floods() {
+        let mut config = SwitchConfig::standard(0);
+        config.mld_snooping = false;
+        let mut sw = switch_of(3, config);
+        assert_eq!(join(&mut sw, 2, 0xa), [1, 3]);
+        assert_eq!(to_group(&mut sw, 1, 0xb), [2, 3]);
+        assert_eq!(sw.counters().mld_messages, 0);
     }
 
     #[test]

@@ -159,6 +159,11 @@ impl<'a> EthernetFrame<'a> {
         self.bytes
     }
 
+    /// The bytes after the ethertype: the network-layer packet.
+    pub fn payload(&self) -> &'a [u8] {
+        self.after_tag().get(2..).unwrap_or(&[])
+    }
+
     /// The bytes after the MAC addresses and any tag: ethertype onwards.
     fn after_tag(&self) -> &'a [u8] {
         let start = if self.tagged { 16 } else { 12 };
