@@ -1032,6 +1032,57 @@ mod tests {
         assert_eq!(sw.counters().mld_messages, 0);
     }
 
+    proptest::proptest! {
+        /// Snooping only ever removes copies, never from a port that sent
+        /// no MLD, and never from a port that joined the group and did not
+        /// leave it.
+        #[test]
+        fn snooping_only_removes_copies_nobody_asked_for(
+            events in proptest::collection::vec((1u16..=4, 0u8..5, 0u32..3), 1..60),
+        ) {
+            let mut snooping = switch_of(5, SwitchConfig::standard(0));
+            let mut config = SwitchConfig::standard(0);
+            config.mld_snooping = false;
+            let mut flooding = switch_of(5, config);
+            let mut joined = std::collections::BTreeSet::new();
+            for (port, kind, group) in events {
+                let ipv6 = match kind {
+                    0 => mld::build::report_v2(&[(4, mld::build::solicited_node(group))]),
+                    1 => mld::build::report_v2(&[(3, mld::build::solicited_node(group))]),
+                    2 => mld::build::query(),
+                    _ => {
+                        // Data to the group, from any port.
+                        let b = group.to_be_bytes();
+                        let dst = Mac([0x33, 0x33, 0xff, b[1], b[2], b[3]]);
+                        let mut ns = vec![0x60, 0, 0, 0, 0, 8, 58, 255];
+                        ns.resize(48, 0);
+                        let frame = ipv6_frame(dst, port, &ns);
+                        let with = out(&mut snooping, port, &frame);
+                        let without = out(&mut flooding, port, &frame);
+                        proptest::prop_assert!(with.iter().all(|p| without.contains(p)));
+                        proptest::prop_assert!(with.contains(&5), "port 5 never reported: {with:?}");
+                        for &(member, g) in &joined {
+                            if g == group && member != port {
+                                proptest::prop_assert!(with.contains(&member), "member {member} of {g}: {with:?}");
+                            }
+                        }
+                        continue;
+                    }
+                };
+                match kind {
+                    0 => { joined.insert((port, group)); }
+                    1 => { joined.remove(&(port, group)); }
+                    _ => {}
+                }
+                let dst = if kind == 2 { ALL_NODES } else { REPORTS };
+                let frame = ipv6_frame(dst, port, &ipv6);
+                let with = out(&mut snooping, port, &frame);
+                let without = out(&mut flooding, port, &frame);
+                proptest::prop_assert!(with.iter().all(|p| without.contains(p)));
+            }
+        }
+    }
+
     #[test]
     fn port_numbers_are_checked() {
         let mut sw = Switch::new(SwitchConfig::standard(0));
