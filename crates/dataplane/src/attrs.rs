@@ -61,6 +61,9 @@ pub fn link_params_from_attrs(attrs: &Attrs) -> Result<(DirectionParams, Directi
             v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| format!("{base}_{suffix}: {v} is not a count"))
         };
         p.bandwidth_kbit = int("bandwidth")?;
+        // ToMaTo's tbf: a bucket of 25 ms at the rate, at least 1540 bytes,
+        // so a burst (a flood of ARP requests) passes at once as it does there.
+        p.burst_bytes = if p.bandwidth_kbit == 0 { 0 } else { (p.bandwidth_kbit.saturating_mul(25) / 8).max(1540) };
         p.delay_ms = num("delay");
         p.jitter_ms = num("jitter");
         let dist = value(&format!("distribution_{suffix}"));

@@ -51,18 +51,20 @@ struct Row {
 
 /// A POSIX sh script (busybox ash and dash) that pings 10.77.0.1 ..
 /// (hosts 1..=n, /16) until all have answered once; prints the rounds
-/// taken and how many never answered (after 30 rounds).
+/// taken, how many never answered (after 30 rounds), and how many were
+/// left after each round and when (the container's uptime clock).
 pub fn ping_script(n: usize) -> String {
     format!(
         r#"left=""; i=1
 while [ $i -le {n} ]; do left="$left 10.77.$((i/256)).$((i%256))"; i=$((i+1)); done
-rounds=0
+rounds=0; trace=""; start=$(cut -d' ' -f1 /proc/uptime)
 while [ -n "$left" ] && [ $rounds -lt 30 ]; do
   rounds=$((rounds+1))
   left=$(k=0; for a in $left; do {{ ping -c1 -W1 $a >/dev/null 2>&1 || echo $a; }} & k=$((k+1)); if [ $k -ge 64 ]; then wait; k=0; fi; done; wait)
   left=$(echo $left)
+  trace="$trace $(echo $left | wc -w)@$(cut -d' ' -f1 /proc/uptime)"
 done
-echo "rounds=$rounds left=$(echo $left | wc -w)"
+echo "rounds=$rounds left=$(echo $left | wc -w) (left@uptime after each round: start@$start$trace)"
 "#
     )
 }

@@ -705,7 +705,11 @@ impl LinkDirection {
         let numerator = u64::from(len) * 8_000_000 + self.tx_remainder;
         self.tx_remainder = numerator % kbit;
         self.tx_free_at += Duration::from_nanos(numerator / kbit);
-        self.tx_free_at
+        // A token bucket: the frame leaves once its bytes are covered, so
+        // up to a bucket's worth of time before pacing would send it (at
+        // once after an idle spell); an empty bucket is plain pacing.
+        let credit = Duration::from_nanos(u64::from(self.params.burst_bytes) * 8_000_000 / kbit);
+        (self.tx_free_at - credit).max(now)
     }
 
     fn draw_delay(&mut self) -> Duration {

@@ -23,6 +23,10 @@ const AUTO_QUEUE_UNLIMITED_KBIT: f64 = 1_000_000.0;
 pub struct DirectionParams {
     /// Rate in kbit/s (1 kbit = 1000 bit, as tc's `Kbit`); 0 = unlimited.
     pub bandwidth_kbit: u32,
+    /// Bytes that may leave at once, unpaced, after an idle spell: the
+    /// bucket of a token-bucket rate limiter (ToMaTo's `tbf` buffer); 0 =
+    /// every frame paced at the rate (wirefilter).
+    pub burst_bytes: u32,
     /// Queue limit in frames; 0 = automatic (ToMaTo's netem `limit` rule).
     pub queue_frames: u32,
     /// Queue limit in bytes (wirefilter `chanbufsize`); 0 = none.
@@ -59,6 +63,7 @@ macro_rules! with_live_fields {
     ($apply:ident) => {
         $apply!(
             bandwidth_kbit,
+            burst_bytes,
             queue_frames,
             queue_bytes,
             delay_ms,
@@ -81,6 +86,7 @@ impl DirectionParams {
     pub fn ideal(seed: u64) -> DirectionParams {
         DirectionParams {
             bandwidth_kbit: 0,
+            burst_bytes: 0,
             queue_frames: 0,
             queue_bytes: 0,
             delay_ms: 0.0,
@@ -147,6 +153,8 @@ impl DirectionParams {
 pub struct ParamsUpdate {
     /// New rate in kbit/s.
     pub bandwidth_kbit: Option<u32>,
+    /// New token bucket size in bytes.
+    pub burst_bytes: Option<u32>,
     /// New queue limit in frames.
     pub queue_frames: Option<u32>,
     /// New queue limit in bytes.

@@ -173,6 +173,41 @@ fn queue_limits_tail_drop_and_count() {
 }
 
 #[test]
+fn a_token_bucket_lets_a_burst_through_then_paces_at_the_rate() {
+    // ToMaTo's default link: 10 Mbit/s, a 31,250-byte bucket, queue of 10.
+    let bucketed = |burst| {
+        link(74, move |p| {
+            p.bandwidth_kbit = 10_000;
+            p.burst_bytes = burst;
+        })
+    };
+    // 64 ARP-sized frames at once: all leave at once through the bucket...
+    let mut l = bucketed(31_250);
+    let run = drive(&mut l, (0..64).map(|_| (Instant::ZERO, 60)));
+    assert_eq!(l.counters().dropped_queue.frames, 0);
+    assert!(run.verdicts.iter().all(|v| v.first().is_some_and(|s| s.due == Instant::ZERO)));
+    // ...while strict pacing holds them 48 us apart and tail-drops past 10.
+    let mut l = bucketed(0);
+    drive(&mut l, (0..64).map(|_| (Instant::ZERO, 60)));
+    assert_eq!(l.counters().dropped_queue.frames, 54);
+
+    // Past the bucket, frames are paced: 30 full frames at once, the
+    // bucket covers 20 (30,000 bytes) and the rest leave 1.2 ms apart.
+    let mut l = link(75, |p| {
+        p.bandwidth_kbit = 10_000;
+        p.burst_bytes = 31_250;
+        p.queue_frames = 100;
+    });
+    let run = drive(&mut l, (0..30).map(|_| (Instant::ZERO, 1500)));
+    let due: Vec<u64> = run.verdicts.iter().map(|v| v.first().expect("queued").due.total_nanos() / 1000).collect();
+    assert_eq!(due[..20], [0; 20]);
+    assert_eq!(due[20..], [200, 1400, 2600, 3800, 5000, 6200, 7400, 8600, 9800, 11000]);
+    // The bucket refills at the rate after an idle spell.
+    let late = l.handle_frame(Instant::from_millis(100), Token(99), 1500);
+    assert_eq!(late.first().map(|s| s.due), Some(Instant::from_millis(100)));
+}
+
+#[test]
 fn mtu_drops_only_longer_frames() {
     let mut l = link(81, |p| p.mtu = 1000);
     let run = drive(&mut l, [999, 1000, 1001, 9000].map(|len| (Instant::ZERO, len)));

@@ -24,6 +24,7 @@ prop_compose! {
     fn params()(
         seed in any::<u64>(),
         bandwidth_kbit in prop_oneof![Just(0u32), 1u32..2_000_000],
+        burst_bytes in prop_oneof![Just(0u32), 1u32..100_000],
         queue_frames in 0u32..50,
         queue_bytes in prop_oneof![Just(0u32), 100u32..100_000],
         delay_ms in 0.0f64..200.0,
@@ -37,7 +38,7 @@ prop_compose! {
         mtu in prop_oneof![Just(0u32), 60u32..2000],
     ) -> DirectionParams {
         DirectionParams {
-            bandwidth_kbit, queue_frames, queue_bytes, delay_ms, jitter_ms, distribution,
+            bandwidth_kbit, burst_bytes, queue_frames, queue_bytes, delay_ms, jitter_ms, distribution,
             lossratio_percent, lossburst_frames, duplicate_percent, corrupt_percent,
             noise_bits_per_mbyte, mtu, reorder_percent: 0.0, seed,
         }
@@ -94,6 +95,32 @@ proptest! {
         prop_assert_eq!(c.sent.frames, scheduled);
         prop_assert_eq!(link.held_frames(), 0);
         prop_assert_eq!(c.received.frames, arrivals.len() as u64);
+    }
+
+    /// A rate-limited link with a bucket never sends more than the bucket
+    /// plus the rate over any window (plus the frame that opens it).
+    #[test]
+    fn a_token_bucket_bounds_every_window(
+        kbit in 1_000u32..100_000,
+        burst in 0u32..50_000,
+        arrivals in arrivals(),
+    ) {
+        let mut link = common::link(5, |p| {
+            p.bandwidth_kbit = kbit;
+            p.burst_bytes = burst;
+            p.queue_frames = 1_000;
+        });
+        let run = drive(&mut link, arrivals);
+        let d = &run.departures;
+        for i in 0..d.len() {
+            let mut bytes = 0u64;
+            for j in i..d.len() {
+                bytes += u64::from(d[j].len);
+                let window_ns = (d[j].due.total_nanos() - d[i].due.total_nanos()) as f64;
+                let allowed = f64::from(burst) + f64::from(kbit) * window_ns / 8e6 + f64::from(d[i].len) + 1.0;
+                prop_assert!(bytes as f64 <= allowed, "{bytes} bytes from {i} to {j} in {window_ns} ns");
+            }
+        }
     }
 
     #[test]
