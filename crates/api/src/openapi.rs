@@ -164,7 +164,8 @@ pub fn document(table: &Table, info: &Info<'_>) -> Value {
             "schemas": {
                 "Envelope": {
                     "type": "object",
-                    "description": "Positional and keyword arguments, as ToMaTo's ssl+jsonrpc carried them.",
+                    "description": "Positional and keyword arguments, as ToMaTo's ssl+jsonrpc carried them; at least one of the two (an empty object is named arguments).",
+                    "minProperties": 1,
                     "properties": {
                         "args": {"type": ["array", "null"]},
                         "kwargs": {"type": ["object", "null"], "additionalProperties": true},
