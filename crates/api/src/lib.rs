@@ -52,3 +52,4 @@ pub mod xmlrpc;
 
 pub use backend::BACKEND;
 pub use method::{Access, BindError, Bound, Kind, Method, Param, Table};
+pub use rpc::RpcError;

@@ -60,10 +60,11 @@ impl Kind {
             (_, Value::Null) => false,
             (Kind::Any, _) => true,
             (Kind::Str, Value::String(_)) => true,
-            (Kind::Int, Value::Number(n)) => n.is_i64() || n.is_u64(),
+            // Integers beyond i64 are refused: no accessor could return them.
+            (Kind::Int, Value::Number(n)) => n.is_i64(),
             (Kind::Number, Value::Number(_)) => true,
             (Kind::Bool, Value::Bool(_)) => true,
-            (Kind::Id, Value::Number(n)) => n.is_i64() || n.is_u64(),
+            (Kind::Id, Value::Number(n)) => n.is_i64(),
             (Kind::Id, Value::String(s)) => !s.is_empty(),
             (Kind::Map, Value::Object(_)) => true,
             (Kind::List, Value::Array(_)) => true,
@@ -667,6 +668,7 @@ mod tests {
         assert!(!b.flag("full").unwrap());
         assert_eq!(b.int("count").unwrap(), 7);
         assert_eq!(Id::Str("12".into()).as_int(), Some(12));
+        assert!(!Kind::Int.accepts(&json!(u64::MAX)) && !Kind::Id.accepts(&json!(u64::MAX)));
         assert_eq!(Id::Str("x".into()).as_int(), None);
     }
 
