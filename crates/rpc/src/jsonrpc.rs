@@ -46,8 +46,11 @@ pub mod kind {
     pub const NOT_ALLOWED: &str = "not_allowed";
     /// The object's type has no such action (400).
     pub const UNSUPPORTED_ACTION: &str = "unsupported_action";
-    /// The host has no method of that name (404).
+    /// The server has no method of that name (404).
     pub const UNKNOWN_METHOD: &str = "unknown_method";
+    /// The method needs a logged-in user and the call carried no (valid)
+    /// credentials (401); ToMaTo's `not_logged_in`.
+    pub const NOT_LOGGED_IN: &str = "not_logged_in";
     /// The request is not a JSON-RPC request (400).
     pub const BAD_REQUEST: &str = "bad_request";
     /// The client presented no certificate (403).
@@ -127,11 +130,12 @@ impl RpcError {
 
     /// The HTTP status a server answers this error with. This is the one
     /// place kinds map to statuses: missing objects and methods 404, refused
-    /// callers 403, state conflicts 409, other caller mistakes 400, and
+    /// callers 403, missing login 401, state conflicts 409, other caller mistakes 400, and
     /// `internal`, `transport` and kinds not listed here 500.
     pub fn http_status(&self) -> StatusCode {
         match self.kind.as_str() {
             kind::ENTITY_DOES_NOT_EXIST | kind::UNKNOWN_METHOD => StatusCode::NOT_FOUND,
+            kind::NOT_LOGGED_IN => StatusCode::UNAUTHORIZED,
             kind::NOT_ALLOWED | kind::NO_CERTIFICATE | kind::NOT_ACCEPTED | "denied" | "different_user" => {
                 StatusCode::FORBIDDEN
             }
@@ -160,6 +164,31 @@ impl RpcError {
             _ if self.http_status().is_server_error() => "internal",
             _ => "user",
         }
+    }
+}
+
+impl RpcError {
+    /// ToMaTo's error object `{"type", "code", "message", "data"}` as JSON,
+    /// the body of an HTTP error answer and of an XML-RPC fault 999.
+    pub fn to_wire(&self) -> Value {
+        serde_json::json!({
+            "type": self.category(),
+            "code": self.kind,
+            "message": self.message,
+            "data": self.data,
+        })
+    }
+
+    /// Reads ToMaTo's error object back; `None` when `wire` is not an object
+    /// with string `code` and `message` (`type` and `data` may be missing;
+    /// other keys, such as ToMaTo's `module`, are ignored).
+    pub fn from_wire(wire: &Value) -> Option<RpcError> {
+        let object = wire.as_object()?;
+        Some(RpcError {
+            kind: object.get("code")?.as_str()?.to_owned(),
+            message: object.get("message")?.as_str()?.to_owned(),
+            data: object.get("data").cloned().unwrap_or(Value::Null),
+        })
     }
 }
 
@@ -345,6 +374,24 @@ mod tests {
             wire,
             serde_json::json!({"error": {"type": "user", "code": "invalid_state", "message": "pc1 is started", "data": {"state": "started"}}})
         );
+    }
+
+    #[test]
+    fn wire_form_round_trips_and_not_logged_in_is_401() {
+        let error = RpcError::entity_does_not_exist("no topology 7").with_data(serde_json::json!({"id": 7}));
+        let wire = error.to_wire();
+        assert_eq!(
+            wire,
+            serde_json::json!({"type": "user", "code": "entity_does_not_exist", "message": "no topology 7", "data": {"id": 7}})
+        );
+        assert_eq!(RpcError::from_wire(&wire), Some(error));
+        let tomato = serde_json::json!({"type": "user", "code": "denied", "message": "no", "module": "backend"});
+        assert_eq!(RpcError::from_wire(&tomato), Some(RpcError::new("denied", "no")));
+        assert_eq!(RpcError::from_wire(&serde_json::json!({"code": 1, "message": "x"})), None);
+        assert_eq!(RpcError::from_wire(&serde_json::json!("text")), None);
+        let login = RpcError::new(kind::NOT_LOGGED_IN, "log in");
+        assert_eq!(login.http_status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(login.category(), "user");
     }
 
     #[test]
