@@ -12,3 +12,6 @@
 //! server that wires them together lives elsewhere.
 
 pub mod permissions;
+pub mod placement;
+pub mod quota;
+pub mod timeouts;
