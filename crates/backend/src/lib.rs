@@ -14,4 +14,5 @@
 pub mod permissions;
 pub mod placement;
 pub mod quota;
+pub mod store;
 pub mod timeouts;
