@@ -11,8 +11,10 @@
 //! hosts' RPC or of HTTP; the store decides nothing about permissions. The
 //! server that wires them together lives elsewhere.
 
+pub mod error;
 pub mod permissions;
 pub mod placement;
 pub mod quota;
 pub mod store;
 pub mod timeouts;
+pub use error::Error;

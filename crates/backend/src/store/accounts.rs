@@ -427,3 +427,21 @@ pub(super) async fn require_organization(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passwords_are_argon2id_with_a_salt_of_their_own() {
+        let a = hash_password("correct horse").await.unwrap();
+        let b = hash_password("correct horse").await.unwrap();
+        assert!(a.starts_with("$argon2id$v=19$"), "{a}");
+        assert_ne!(a, b, "each hash has its own salt");
+        assert!(verify_password("correct horse", &a).await.unwrap());
+        assert!(!verify_password("correct horsE", &b).await.unwrap());
+        // The stand-in hash for unknown accounts parses and matches nothing.
+        assert!(!verify_password("", DUMMY_HASH).await.unwrap());
+        assert!(verify_password("x", "not a hash").await.is_err());
+    }
+}
