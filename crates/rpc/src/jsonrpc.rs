@@ -139,9 +139,12 @@ impl RpcError {
             kind::NOT_ALLOWED | kind::NO_CERTIFICATE | kind::NOT_ACCEPTED | "denied" | "different_user" => {
                 StatusCode::FORBIDDEN
             }
-            kind::INVALID_STATE | "entity_busy" | "already_exists" | "already_connected" | "not_empty" => {
-                StatusCode::CONFLICT
-            }
+            kind::INVALID_STATE
+            | "entity_busy"
+            | "already_exists"
+            | "already_connected"
+            | "not_empty"
+            | "timed_out" => StatusCode::CONFLICT,
             kind::INVALID_VALUE
             | kind::UNSUPPORTED_ACTION
             | kind::BAD_REQUEST
@@ -361,6 +364,8 @@ mod tests {
         assert_eq!(RpcError::entity_does_not_exist("x").http_status(), StatusCode::NOT_FOUND);
         assert_eq!(RpcError::not_allowed("x").http_status(), StatusCode::FORBIDDEN);
         assert_eq!(RpcError::unsupported_action("x").http_status(), StatusCode::BAD_REQUEST);
+        // A timed-out topology refuses actions: the caller's to renew, not a server fault.
+        assert_eq!(RpcError::new("timed_out", "x").category(), "user");
         let wire = serde_json::to_value(ErrorBody {
             error: WireError {
                 r#type: error.category().into(),
