@@ -29,7 +29,7 @@ use crate::spec::ContainerSpec;
 use crate::{Error, Result, sys};
 
 /// The steps B and A may fail in, named for the error message.
-const STEPS: [&str; 20] = [
+const STEPS: [&str; 22] = [
     "setsid",
     "join cgroup",
     "unshare namespaces",
@@ -50,6 +50,8 @@ const STEPS: [&str; 20] = [
     "exec init",
     "create mount point",
     "chdir",
+    "open bind source",
+    "mount bind",
 ];
 const S_SETSID: u32 = 0;
 const S_CGROUP: u32 = 1;
@@ -71,6 +73,34 @@ const S_STDIO: u32 = 16;
 const S_EXEC: u32 = 17;
 const S_MKDIR: u32 = 18;
 const S_CHDIR: u32 = 19;
+const S_BIND_OPEN: u32 = 20;
+const S_BIND: u32 = 21;
+
+/// Most binds a container may have (their descriptors live in a fixed
+/// array: the child must not allocate).
+const MAX_BINDS: usize = 8;
+// The new mount API (Linux 5.12+); not all of it is in the libc crate.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+const MOUNT_ATTR_NOSUID: u64 = 2;
+const MOUNT_ATTR_NODEV: u64 = 4;
+
+/// `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// A bind prepared for the child: the host source, the directories to
+/// create on the way to the target (in the container), the target.
+struct PlannedBind {
+    source: CString,
+    dirs: Vec<CString>,
+    target: CString,
+}
 
 /// The devices of the container's `/dev`: name, major, minor.
 const DEVICES: [(&str, u32, u32); 6] =
@@ -108,6 +138,7 @@ pub(crate) struct Plan {
     null: OwnedFd,
     cgroup_procs: Vec<File>,
     lo: libc::ifreq,
+    binds: Vec<PlannedBind>,
 }
 
 fn c(s: &str) -> CString {
@@ -149,6 +180,22 @@ impl Plan {
             .iter()
             .map(|f| File::options().write(true).open(f).map_err(|e| Error::io("open", f, e)))
             .collect::<Result<Vec<_>>>()?;
+        if spec.binds.len() > MAX_BINDS {
+            return Err(Error::InvalidSpec(format!("{} binds; at most {MAX_BINDS}", spec.binds.len())));
+        }
+        let binds = spec
+            .binds
+            .iter()
+            .map(|b| {
+                let mut dirs = Vec::new();
+                let mut at = std::path::PathBuf::from("/");
+                for part in b.target.components().skip(1) {
+                    at.push(part);
+                    dirs.push(sys::cstring(&at)?);
+                }
+                Ok(PlannedBind { source: sys::cstring(&b.source)?, dirs, target: sys::cstring(&b.target)? })
+            })
+            .collect::<Result<Vec<_>>>()?;
         // SAFETY: ifreq is plain old data; all-zero is a valid value.
         let mut lo: libc::ifreq = unsafe { std::mem::zeroed() };
         for (dst, src) in lo.ifr_name.iter_mut().zip(b"lo\0") {
@@ -171,6 +218,7 @@ impl Plan {
             null: null.into(),
             cgroup_procs,
             lo,
+            binds,
         })
     }
 }
@@ -335,6 +383,26 @@ unsafe fn child_b(plan: &Plan, ptrs: &Ptrs, st: RawFd) -> ! {
             st,
             S_OVERLAY,
         );
+        // Bind sources are cloned as detached mounts now, while host paths
+        // resolve, and attached after pivot_root, where the target
+        // resolves inside the container (a symlink in the container's
+        // disk cannot point it at the host).
+        let mut bind_fds = [-1 as libc::c_int; MAX_BINDS];
+        for (slot, bind) in bind_fds.iter_mut().zip(&plan.binds) {
+            let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+            let fd = libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, bind.source.as_ptr(), flags) as libc::c_int;
+            ok(fd, st, S_BIND_OPEN);
+            let attr =
+                MountAttr { attr_set: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, attr_clr: 0, propagation: 0, userns_fd: 0 };
+            let size = std::mem::size_of::<MountAttr>();
+            let empty = c"".as_ptr();
+            ok(
+                libc::syscall(libc::SYS_mount_setattr, fd, empty, libc::AT_EMPTY_PATH, &attr, size) as libc::c_int,
+                st,
+                S_BIND,
+            );
+            *slot = fd;
+        }
         for dir in [&plan.proc_dir, &plan.sys_dir, &plan.dev_dir] {
             if libc::mkdir(dir.as_ptr(), 0o755) < 0 && *libc::__errno_location() != libc::EEXIST {
                 fail(st, S_MKDIR);
@@ -396,6 +464,24 @@ unsafe fn child_b(plan: &Plan, ptrs: &Ptrs, st: RawFd) -> ! {
         ok(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int, st, S_PIVOT);
         ok(libc::umount2(c".".as_ptr(), libc::MNT_DETACH), st, S_OLDROOT);
         ok(libc::chdir(c"/".as_ptr()), st, S_CHDIR);
+        for (fd, bind) in bind_fds.iter().zip(&plan.binds) {
+            for dir in &bind.dirs {
+                if libc::mkdir(dir.as_ptr(), 0o755) < 0 && *libc::__errno_location() != libc::EEXIST {
+                    fail(st, S_MKDIR);
+                }
+            }
+            let empty = c"".as_ptr();
+            let moved = libc::syscall(
+                libc::SYS_move_mount,
+                *fd,
+                empty,
+                libc::AT_FDCWD,
+                bind.target.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            );
+            ok(moved as libc::c_int, st, S_BIND);
+            libc::close(*fd);
+        }
         ok(libc::dup2(plan.null.as_raw_fd(), 0), st, S_STDIO);
         ok(libc::dup2(plan.log.as_raw_fd(), 1), st, S_STDIO);
         ok(libc::dup2(plan.log.as_raw_fd(), 2), st, S_STDIO);
