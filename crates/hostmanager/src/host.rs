@@ -195,6 +195,19 @@ fn check_params(kind: &Kind, action: &model::schema::ActionSpec, params: &Attrs)
     Ok(())
 }
 
+/// A grant of `action` on `path` for `secs` seconds, without a size limit.
+fn new_grant(owner: &str, id: i64, action: &str, path: &Path, secs: i64, token: String) -> Grant {
+    Grant {
+        token,
+        owner: owner.to_string(),
+        entity: id,
+        action: action.to_string(),
+        path: path.display().to_string(),
+        expires: now() + secs,
+        max_size: None,
+    }
+}
+
 fn random_token() -> Result<String> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| HostError::internal(format!("randomness: {e}")))?;
@@ -579,7 +592,11 @@ impl Host {
             return self.grant(owner, id, "upload", &self.upload_path(id)?, UPLOAD_GRANT_SECS).await;
         }
         if action == "rextfv_upload_grant" {
-            return self.grant(owner, id, "upload", &self.archive_upload_path(id)?, UPLOAD_GRANT_SECS).await;
+            let token = random_token()?;
+            let path = self.archive_upload_path(id)?;
+            let limit = i64::try_from(self.config.rextfv_max_size).ok();
+            let grant = Grant { max_size: limit, ..new_grant(owner, id, "upload", &path, UPLOAD_GRANT_SECS, token) };
+            return self.store_grant(grant).await;
         }
         inner.busy.insert(id);
         if let Some(e) = inner.entities.get_mut(&id) {
@@ -635,7 +652,9 @@ impl Host {
                     .await
                     .and_then(|r| r);
                 match r {
-                    Ok(()) => self.store_grant(owner, id, "download", &path, DOWNLOAD_GRANT_SECS, token).await,
+                    Ok(()) => {
+                        self.store_grant(new_grant(owner, id, "download", &path, DOWNLOAD_GRANT_SECS, token)).await
+                    }
                     Err(e) => {
                         let _ = std::fs::remove_file(&path);
                         Err(e)
@@ -667,28 +686,12 @@ impl Host {
 
     async fn grant(&self, owner: &str, id: i64, action: &str, path: &Path, secs: i64) -> Result<Value> {
         let token = random_token()?;
-        self.store_grant(owner, id, action, path, secs, token).await
+        self.store_grant(new_grant(owner, id, action, path, secs, token)).await
     }
 
-    async fn store_grant(
-        &self,
-        owner: &str,
-        id: i64,
-        action: &str,
-        path: &Path,
-        secs: i64,
-        token: String,
-    ) -> Result<Value> {
-        let g = Grant {
-            token: token.clone(),
-            owner: owner.to_string(),
-            entity: id,
-            action: action.to_string(),
-            path: path.display().to_string(),
-            expires: now() + secs,
-        };
+    async fn store_grant(&self, g: Grant) -> Result<Value> {
         self.store.insert_grant(&g).await?;
-        Ok(json!(token))
+        Ok(json!(g.token))
     }
 
     /// Takes grant `token` for `action` (single use): the file to read or

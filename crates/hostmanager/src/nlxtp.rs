@@ -129,6 +129,20 @@ impl Layout {
         std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
     }
 
+    /// Removes what an interrupted upload left beside the archive
+    /// directory (`staging/`, `old/`); returns whether there was any.
+    /// The upload stays in place and can be used again.
+    pub fn tidy(&self) -> io::Result<bool> {
+        let mut found = false;
+        for leftover in [self.staging(), self.old()] {
+            if leftover.symlink_metadata().is_ok() {
+                std::fs::remove_dir_all(&leftover)?;
+                found = true;
+            }
+        }
+        Ok(found)
+    }
+
     /// Removes everything of the element. Idempotent.
     pub fn remove(&self) -> io::Result<()> {
         match std::fs::remove_dir_all(&self.root) {

@@ -123,7 +123,8 @@ async fn run_status(c: &rpc::Client, id: i64) -> Value {
 }
 
 /// Polls the run status until done; returns how long `isAlive` was seen
-/// true (first to last sighting) and the final status.
+/// true (first to last sighting; zero if a fast script was never caught
+/// running) and the final status.
 async fn watch_run(c: &rpc::Client, id: i64) -> (Duration, Value) {
     let start = Instant::now();
     let (mut first_alive, mut last_alive) = (None, None);
@@ -138,7 +139,7 @@ async fn watch_run(c: &rpc::Client, id: i64) -> (Duration, Value) {
             assert_eq!(status["isAlive"], false, "{status}");
             let alive = match (first_alive, last_alive) {
                 (Some(a), Some(b)) => b - a,
-                _ => panic!("the run finished without ever being seen running: {status}"),
+                _ => Duration::ZERO,
             };
             return (alive, status);
         }
@@ -432,6 +433,18 @@ async fn refusals_reach_the_api_and_leftovers_are_swept() {
     }
     let err = call(&c, "element_action", json!([id, "rextfv_upload_use"])).await.unwrap_err();
     assert!(err.message.contains("rextfv_upload_grant"), "{err}");
+    // Past the limit, the fileserver stops the upload while it arrives.
+    let grant = call(&c, "element_action", json!([id, "rextfv_upload_grant"])).await.unwrap();
+    let too_big = vec![0u8; nlxtp::DEFAULT_MAX_SIZE as usize + 1];
+    let err = c.post_bytes(&d.grant_url(grant.as_str().unwrap(), "upload"), too_big).await.unwrap_err();
+    eprintln!("oversized upload: {err:?}");
+    assert!(err.message.contains("rextfv_max_size"), "{err}");
+    let err = call(&c, "element_action", json!([id, "rextfv_upload_use"])).await.unwrap_err();
+    assert!(err.message.contains("nothing was uploaded"), "{err}");
+    assert!(!d.data_dir().join(format!("uploads/{id}.rextfv")).exists());
+    assert!(!d.data_dir().join(format!("uploads/{id}.part")).exists());
+    // An interrupted upload's leftovers go at the next start.
+    std::fs::create_dir_all(layout.root().join("staging/half")).unwrap();
 
     // A directory of an element the store does not know (as after a crash
     // between the removal and the store's delete) is swept at start.
@@ -442,8 +455,88 @@ async fn refusals_reach_the_api_and_leftovers_are_swept() {
     call(&c, "element_info", json!([id])).await.unwrap();
     assert!(!stray.root().exists(), "a stray archive directory survived the restart");
     assert!(layout.dir().join("written.txt").exists(), "a live element's directory was swept");
+    assert!(!layout.root().join("staging").exists(), "an interrupted upload's staging survived");
     call(&c, "element_action", json!([id, "destroy"])).await.unwrap();
     call(&c, "element_remove", json!([id])).await.unwrap();
     assert!(!layout.root().exists());
     assert!(d.leftovers().await.is_empty());
+}
+
+/// The busybox template without the guest modules (no `tomato-guest`,
+/// `archive_setstatus`, `/etc/nlXTP.conf`, and an rcS that starts no
+/// daemon), as an old or foreign template would be.
+fn template_without_guest(dir: &Path) -> (PathBuf, String) {
+    let full = dir.join("busybox.tar.gz");
+    container::build_busybox_template(&full).unwrap();
+    let out = dir.join("bare.tar.gz");
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(&out).unwrap(),
+        flate2::Compression::fast(),
+    ));
+    let mut source = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&full).unwrap()));
+    for entry in source.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().display().to_string();
+        if ["usr/sbin/tomato-guest", "usr/bin/archive_setstatus", "etc/nlXTP.conf"].contains(&name.as_str()) {
+            continue;
+        }
+        let mut header = entry.header().clone();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        if name == "etc/init.d/rcS" {
+            let text = String::from_utf8(data).unwrap();
+            data = text
+                .lines()
+                .filter(|l| !l.contains("tomato-guest"))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+                .into_bytes();
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+        }
+        tar.append(&header, data.as_slice()).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+    let sha = container::sha256_file(&out).unwrap();
+    (out, sha)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_without_the_guest_runs_archives_through_the_hosts_copy() {
+    if !is_root() {
+        return;
+    }
+    let d = Daemon::start("bare").await;
+    let c = d.backend("backend", true);
+    let (path, sha) = template_without_guest(d.dir.path());
+    call(
+        &c,
+        "resource_create",
+        json!(["template", {"name": "bare", "tech": "container", "sha256": sha, "path": path}]),
+    )
+    .await
+    .unwrap();
+    let id = call(&c, "element_create", json!(["container", null, {"template": "bare"}])).await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    call(&c, "element_action", json!([id, "prepare"])).await.unwrap();
+    // Stopped: the archive runs after the start, the host starting it.
+    upload(&d, &c, id, pack_dir(&example("basic"))).await.unwrap();
+    call(&c, "element_action", json!([id, "start"])).await.unwrap();
+    let out =
+        call(&c, "element_action", json!([id, "execute", {"cmd": "ls /usr/sbin/tomato-guest /etc/nlXTP.conf 2>&1"}]))
+            .await
+            .unwrap();
+    assert!(out["output"].as_str().unwrap().contains("No such file"), "{out}");
+    let (_, status) = watch_run(&c, id).await;
+    assert_eq!(status["custom"], "basic archive: custom status set");
+    check_basic_download(&download(&d, &c, id).await);
+    // Running: an upload runs at once.
+    upload(&d, &c, id, pack_dir(&example("probe"))).await.unwrap();
+    let (_, status) = watch_run(&c, id).await;
+    // archive_setstatus exists while the archive runs (the monitor's own
+    // helper), though the template has none.
+    assert!(status["custom"].as_str().unwrap().ends_with("missing=1"), "{status}");
+    let answer = String::from_utf8(download(&d, &c, id).await["answer.txt"].clone()).unwrap();
+    assert!(answer.contains("archive_setstatus found /dev/shm/nlxtp-"), "{answer}");
 }

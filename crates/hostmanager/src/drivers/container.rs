@@ -320,6 +320,9 @@ impl Driver for Container {
 
     fn recover(&self, cx: &Cx, view: &View) -> Result<()> {
         let e = &view.entity;
+        if archive(cx, e).tidy()? {
+            tracing::warn!(element = e.id, "an executable archive upload was interrupted; use it again");
+        }
         match e.state {
             // Re-adopt what runs; restart what should run but does not.
             State::Started => match container::find_running(&spec_without_rootfs(cx, e)?).map_err(runtime_error)? {
