@@ -106,3 +106,45 @@ fn a_symlink_in_the_containers_disk_cannot_send_the_bind_to_the_host() {
     assert!(!Path::new(&escape).exists(), "{escape} was created on the host");
     container::destroy(&spec).unwrap();
 }
+
+#[test]
+fn an_archive_at_boot_finds_the_interfaces_added_before_init() {
+    require_root!();
+    let scratch = Scratch::new();
+    let nlxtp = scratch.root.join("nlxtp-c");
+    std::fs::create_dir(&nlxtp).unwrap();
+    std::fs::write(nlxtp.join("auto_exec.sh"), "#!/bin/sh\nip -o link show > links.txt\n").unwrap();
+    let mut spec = scratch.spec("arch3", Limits::default());
+    spec.binds = vec![Bind { source: nlxtp.clone(), target: "/mnt/nlXTP".into() }];
+    let iface = container::InterfaceSpec {
+        name: "eth0".into(),
+        mac: [0x02, 0, 0, 0, 0, 0x31],
+        host_name: container::host_end_name("arch3", 0),
+        ip4: None,
+        ip6: None,
+        dhcp: false,
+    };
+    let rt = scratch::runtime();
+    let mut seen_before_init = String::new();
+    let r = container::start_with(&spec, &mut |r: &Running| {
+        // Not yet init: the starter's copy of this test binary.
+        seen_before_init = std::fs::read_to_string(format!("/proc/{}/comm", r.pid)).unwrap();
+        rt.block_on(container::add_interface(r, &iface, &scratch.netns_path()))
+    })
+    .unwrap();
+    assert_ne!(seen_before_init.trim(), "init");
+    wait_done(&nlxtp);
+    let links = std::fs::read_to_string(nlxtp.join("links.txt")).unwrap();
+    assert!(links.contains("eth0"), "the archive ran before its interface existed: {links}");
+    assert_eq!(std::fs::read_to_string(format!("/proc/{}/comm", r.pid)).unwrap().trim(), "init");
+    container::destroy(&spec).unwrap();
+
+    // A failing hook: no init, nothing left running.
+    let spec = scratch.spec("arch4", Limits::default());
+    let err = container::start_with(&spec, &mut |_| Err(container::Error::Template("refused by the test".into())))
+        .expect_err("the hook failed");
+    assert!(err.to_string().contains("refused by the test"), "{err}");
+    assert_eq!(container::find_running(&spec).unwrap(), None);
+    container::destroy(&spec).unwrap();
+    assert!(scratch.leftovers().is_empty(), "{:?}", scratch.leftovers());
+}

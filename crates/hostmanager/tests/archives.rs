@@ -540,3 +540,33 @@ async fn a_template_without_the_guest_runs_archives_through_the_hosts_copy() {
     let answer = String::from_utf8(download(&d, &c, id).await["answer.txt"].clone()).unwrap();
     assert!(answer.contains("archive_setstatus found /dev/shm/nlxtp-"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archive_run_at_boot_finds_its_interfaces_and_routes() {
+    if !is_root() {
+        return;
+    }
+    let d = Daemon::start("boot").await;
+    let c = d.backend("backend", true);
+    let id = call(&c, "element_create", json!(["container", null, {"gateway4": "10.9.0.254"}])).await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    call(&c, "element_create", json!(["container_interface", id, {"ip4address": "10.9.0.1/24"}])).await.unwrap();
+    call(&c, "element_action", json!([id, "prepare"])).await.unwrap();
+    let archive = tempfile::tempdir().unwrap();
+    std::fs::write(
+        archive.path().join("auto_exec.sh"),
+        "#!/bin/sh\nip -o -4 addr show eth0 > addr.txt 2>&1\nip route > routes.txt 2>&1\n",
+    )
+    .unwrap();
+    upload(&d, &c, id, pack_dir(archive.path())).await.unwrap();
+    // The template's guest daemon runs it at boot, racing the host's
+    // monitor: either way eth0 and the route exist before init runs.
+    call(&c, "element_action", json!([id, "start"])).await.unwrap();
+    watch_run(&c, id).await;
+    let files = download(&d, &c, id).await;
+    let addr = String::from_utf8(files["addr.txt"].clone()).unwrap();
+    let routes = String::from_utf8(files["routes.txt"].clone()).unwrap();
+    assert!(addr.contains("10.9.0.1/24"), "{addr}");
+    assert!(routes.contains("default via 10.9.0.254"), "{routes}");
+}

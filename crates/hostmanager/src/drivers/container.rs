@@ -234,24 +234,47 @@ fn gateways(e: &Entity) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
 fn start(cx: &Cx, view: &View) -> Result<Running> {
     let spec = spec(cx, view)?;
     container::prepare(&spec).map_err(runtime_error)?;
-    let running = container::start(&spec).map_err(runtime_error)?;
-    crate::crashpoint::hit("start:after-container");
-    let result = (|| {
+    // Interfaces and routes are made before init runs, so boot scripts
+    // (and an executable archive run at boot) find them.
+    let mut failure = None;
+    let network = |running: &Running| -> Result<()> {
+        crate::crashpoint::hit("start:after-container");
         for iface in &view.children {
             let ispec = interface_spec(cx, &view.entity, iface);
-            block_on(container::add_interface(&running, &ispec, &cx.netns))?.map_err(runtime_error)?;
+            block_on(container::add_interface(running, &ispec, &cx.netns))?.map_err(runtime_error)?;
         }
         let (g4, g6) = gateways(&view.entity);
         if g4.is_some() || g6.is_some() {
-            block_on(container::set_gateways(&running, g4, g6))?.map_err(runtime_error)?;
+            block_on(container::set_gateways(running, g4, g6))?.map_err(runtime_error)?;
         }
         Ok(())
-    })();
-    if let Err(e) = result {
-        // Roll back to prepared: a half-networked container is no use.
-        let _ = container::stop(&spec);
-        return Err(e);
-    }
+    };
+    let adopted = container::find_running(&spec).map_err(runtime_error)?;
+    let started = container::start_with(&spec, &mut |r| {
+        network(r).map_err(|e| {
+            let text = e.to_string();
+            failure = Some(e);
+            container::Error::Sys {
+                what: "setting up the network before init".into(),
+                source: std::io::Error::other(text),
+            }
+        })
+    });
+    let result = match (started, adopted) {
+        // Already running (an interrupted start re-run): make sure its
+        // network is complete (each step is idempotent).
+        (Ok(running), Some(_)) => network(&running).map(|()| running),
+        (Ok(running), None) => Ok(running),
+        (Err(e), _) => Err(failure.take().unwrap_or_else(|| runtime_error(e))),
+    };
+    let running = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // Roll back to prepared: a half-networked container is no use.
+            let _ = container::stop(&spec);
+            return Err(e);
+        }
+    };
     // An archive uploaded while it was stopped runs now, with its network
     // in place. (A template's own guest daemon may have started it at
     // boot already; the monitor's claim on exec_status/ lets one run.)
