@@ -49,6 +49,9 @@ pub struct RunArgs {
     /// Seconds between usage samples and timeout checks.
     #[arg(long, default_value_t = 60)]
     chores_every: u64,
+    /// Largest executable archive (nlXTP) in bytes, compressed and unpacked.
+    #[arg(long, default_value_t = hostmanager::nlxtp::DEFAULT_MAX_SIZE)]
+    rextfv_max_size: u64,
 }
 
 /// Subcommands of `tomato host`.
@@ -113,6 +116,7 @@ pub fn run(cmd: HostmanagerCommand) -> anyhow::Result<ExitCode> {
             address: a.address,
             fileserver_port: a.fileserver_listen.port(),
             capture_ip,
+            rextfv_max_size: a.rextfv_max_size,
         },
         listen: a.listen,
         fileserver_listen: a.fileserver_listen,

@@ -83,6 +83,7 @@ fn main() {
             hostname: format!("sm{i}"),
             limits: Limits { ram_mb: Some(64), cpus: Some(0.5), diskspace_mb: None, pids: Some(100) },
             cgroup_parent: guard.parent.clone(),
+            binds: Vec::new(),
         })
         .collect();
     // Started from several threads, as a hostmanager's spawn_blocking pool

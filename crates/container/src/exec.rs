@@ -149,6 +149,51 @@ pub fn execute(running: &Running, cmd: &str, timeout: Duration) -> Result<ExecOu
     })
 }
 
+/// Runs the host's executable `program` inside the container with `args`,
+/// as [`execute`] runs a shell command: it needs nothing from the
+/// container's file system (a static binary, such as the hostmanager's
+/// copy of `tomato-guest`, runs in any template). The file is opened on
+/// the host and executed as `/proc/self/fd/<n>` after the container's
+/// namespaces were entered, so `/proc/self/exe` inside names it too.
+pub fn execute_file(
+    running: &Running,
+    program: &std::path::Path,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<ExecOutput> {
+    let file = File::open(program).map_err(|e| Error::io("open", program, e))?;
+    let entry = Entry::open(running)?;
+    let (cgroup_fds, ns_fds) = entry.raw();
+    // Close-on-exec is fine: the kernel opens the file before it closes
+    // descriptors, for a binary (not a script).
+    let exe = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let name = program.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    entry.in_pid_ns(|| {
+        let mut command = Command::new(&exe);
+        command
+            .arg0(name)
+            .args(args)
+            .env_clear()
+            .envs(ENV)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: the hook makes only raw system calls on descriptors that
+        // `entry` keeps open until after the spawn.
+        unsafe {
+            command.pre_exec(move || {
+                join(&cgroup_fds, &ns_fds)?;
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let child =
+            command.spawn().map_err(|e| Error::sys(format!("spawn {} in the container", program.display()), e))?;
+        drop(file);
+        collect(child, timeout)
+    })
+}
+
 /// Reads a child's stdout and stderr until both close (or the child
 /// exited `DRAIN_GRACE` ago) and waits for it, killing its process group
 /// at the deadline.

@@ -29,7 +29,7 @@ use crate::spec::ContainerSpec;
 use crate::{Error, Result, sys};
 
 /// The steps B and A may fail in, named for the error message.
-const STEPS: [&str; 20] = [
+const STEPS: [&str; 23] = [
     "setsid",
     "join cgroup",
     "unshare namespaces",
@@ -50,6 +50,9 @@ const STEPS: [&str; 20] = [
     "exec init",
     "create mount point",
     "chdir",
+    "open bind source",
+    "mount bind",
+    "wait for the host",
 ];
 const S_SETSID: u32 = 0;
 const S_CGROUP: u32 = 1;
@@ -71,6 +74,37 @@ const S_STDIO: u32 = 16;
 const S_EXEC: u32 = 17;
 const S_MKDIR: u32 = 18;
 const S_CHDIR: u32 = 19;
+const S_BIND_OPEN: u32 = 20;
+const S_BIND: u32 = 21;
+const S_GO: u32 = 22;
+/// Not a failure: B is set up and waits for the go (see [`launch`]).
+const READY: u32 = u32::MAX;
+
+/// Most binds a container may have (their descriptors live in a fixed
+/// array: the child must not allocate).
+const MAX_BINDS: usize = 8;
+// The new mount API (Linux 5.12+); not all of it is in the libc crate.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+const MOUNT_ATTR_NOSUID: u64 = 2;
+const MOUNT_ATTR_NODEV: u64 = 4;
+
+/// `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// A bind prepared for the child: the host source, the directories to
+/// create on the way to the target (in the container), the target.
+struct PlannedBind {
+    source: CString,
+    dirs: Vec<CString>,
+    target: CString,
+}
 
 /// The devices of the container's `/dev`: name, major, minor.
 const DEVICES: [(&str, u32, u32); 6] =
@@ -108,6 +142,7 @@ pub(crate) struct Plan {
     null: OwnedFd,
     cgroup_procs: Vec<File>,
     lo: libc::ifreq,
+    binds: Vec<PlannedBind>,
 }
 
 fn c(s: &str) -> CString {
@@ -149,6 +184,22 @@ impl Plan {
             .iter()
             .map(|f| File::options().write(true).open(f).map_err(|e| Error::io("open", f, e)))
             .collect::<Result<Vec<_>>>()?;
+        if spec.binds.len() > MAX_BINDS {
+            return Err(Error::InvalidSpec(format!("{} binds; at most {MAX_BINDS}", spec.binds.len())));
+        }
+        let binds = spec
+            .binds
+            .iter()
+            .map(|b| {
+                let mut dirs = Vec::new();
+                let mut at = std::path::PathBuf::from("/");
+                for part in b.target.components().skip(1) {
+                    at.push(part);
+                    dirs.push(sys::cstring(&at)?);
+                }
+                Ok(PlannedBind { source: sys::cstring(&b.source)?, dirs, target: sys::cstring(&b.target)? })
+            })
+            .collect::<Result<Vec<_>>>()?;
         // SAFETY: ifreq is plain old data; all-zero is a valid value.
         let mut lo: libc::ifreq = unsafe { std::mem::zeroed() };
         for (dst, src) in lo.ifr_name.iter_mut().zip(b"lo\0") {
@@ -171,6 +222,7 @@ impl Plan {
             null: null.into(),
             cgroup_procs,
             lo,
+            binds,
         })
     }
 }
@@ -203,9 +255,16 @@ fn ptrs(plan: &Plan) -> Ptrs {
 }
 
 /// Starts init as planned and returns its PID (in the host's namespace).
-pub(crate) fn launch(plan: Plan) -> Result<u32> {
+///
+/// B sets everything up, reports READY on the status pipe and waits for
+/// one byte on the go pipe; meanwhile `before_init(pid)` runs here (the
+/// caller adds interfaces, so init and its boot scripts find them). Its
+/// error, or this process dying, closes the go pipe: B exits and init is
+/// never run.
+pub(crate) fn launch(plan: Plan, before_init: &mut dyn FnMut(u32) -> Result<()>) -> Result<u32> {
     let (pid_r, pid_w) = sys::pipe().map_err(|e| Error::sys("pipe", e))?;
     let (status_r, status_w) = sys::pipe().map_err(|e| Error::sys("pipe", e))?;
+    let (go_r, go_w) = sys::pipe().map_err(|e| Error::sys("pipe", e))?;
     let ptrs = ptrs(&plan);
     // SAFETY: the child only makes async-signal-safe calls (see
     // `child_a`), on data prepared above, and never returns.
@@ -214,31 +273,72 @@ pub(crate) fn launch(plan: Plan) -> Result<u32> {
         return Err(Error::sys("fork", io::Error::last_os_error()));
     }
     if a == 0 {
+        let fds = Fds {
+            pid_w: pid_w.as_raw_fd(),
+            status_w: status_w.as_raw_fd(),
+            go_r: go_r.as_raw_fd(),
+            go_w: go_w.as_raw_fd(),
+        };
         // SAFETY: we are the freshly forked child; see `child_a`.
-        unsafe { child_a(&plan, &ptrs, pid_w.as_raw_fd(), status_w.as_raw_fd()) }
+        unsafe { child_a(&plan, &ptrs, fds) }
     }
     drop(pid_w);
     drop(status_w);
+    drop(go_r);
     drop(plan);
     let mut pid_bytes = [0u8; 4];
     let got = sys::read_full(pid_r.as_raw_fd(), &mut pid_bytes).map_err(|e| Error::sys("read init pid", e))?;
     let _ = sys::wait_child(a);
-    let mut status = [0u8; 8];
-    let failed = sys::read_full(status_r.as_raw_fd(), &mut status).map_err(|e| Error::sys("read start status", e))?;
     let pid = (got == 4).then(|| u32::from_ne_bytes(pid_bytes));
-    if failed == 8 {
-        let step = u32::from_ne_bytes([status[0], status[1], status[2], status[3]]);
-        let errno = i32::from_ne_bytes([status[4], status[5], status[6], status[7]]);
+    let read_status = || -> Result<Option<(u32, i32)>> {
+        let mut status = [0u8; 8];
+        let n = sys::read_full(status_r.as_raw_fd(), &mut status).map_err(|e| Error::sys("read start status", e))?;
+        Ok((n == 8).then(|| {
+            let step = u32::from_ne_bytes([status[0], status[1], status[2], status[3]]);
+            (step, i32::from_ne_bytes([status[4], status[5], status[6], status[7]]))
+        }))
+    };
+    let failed = |pid: Option<u32>, step: u32, errno: i32| {
         if let Some(pid) = pid {
             let _ = sys::kill(pid, libc::SIGKILL);
         }
-        return Err(Error::Start {
+        Error::Start {
             id: String::new(),
             step: STEPS.get(step as usize).copied().unwrap_or("unknown step"),
             source: io::Error::from_raw_os_error(errno),
-        });
+        }
+    };
+    match read_status()? {
+        Some((READY, _)) => {}
+        Some((step, errno)) => return Err(failed(pid, step, errno)),
+        None => return Err(Error::sys("start init", io::Error::other("the container exited before it was set up"))),
     }
-    pid.ok_or_else(|| Error::sys("start init", io::Error::other("the starter exited without a PID")))
+    let pid = pid.ok_or_else(|| Error::sys("start init", io::Error::other("the starter exited without a PID")))?;
+    if let Err(e) = before_init(pid) {
+        // Closing the go pipe unsent ends B.
+        drop(go_w);
+        let _ = sys::kill(pid, libc::SIGKILL);
+        return Err(e);
+    }
+    // SAFETY: writes one byte from a static buffer to our pipe end.
+    if unsafe { libc::write(go_w.as_raw_fd(), b"g".as_ptr().cast(), 1) } != 1 {
+        let _ = sys::kill(pid, libc::SIGKILL);
+        return Err(Error::sys("tell init to start", io::Error::last_os_error()));
+    }
+    drop(go_w);
+    match read_status()? {
+        Some((step, errno)) => Err(failed(Some(pid), step, errno)),
+        None => Ok(pid),
+    }
+}
+
+/// The pipe ends the children use.
+#[derive(Clone, Copy)]
+struct Fds {
+    pid_w: RawFd,
+    status_w: RawFd,
+    go_r: RawFd,
+    go_w: RawFd,
 }
 
 /// Reports `step` with the current errno on `fd` and exits.
@@ -273,7 +373,8 @@ unsafe fn ok(ret: libc::c_int, fd: RawFd, step: u32) {
 ///
 /// # Safety
 /// Must run in a freshly forked child; makes async-signal-safe calls only.
-unsafe fn child_a(plan: &Plan, ptrs: &Ptrs, pid_w: RawFd, status_w: RawFd) -> ! {
+unsafe fn child_a(plan: &Plan, ptrs: &Ptrs, fds: Fds) -> ! {
+    let (pid_w, status_w) = (fds.pid_w, fds.status_w);
     // SAFETY: each call below is a raw, async-signal-safe system call on
     // data prepared before the fork.
     unsafe {
@@ -309,7 +410,10 @@ unsafe fn child_a(plan: &Plan, ptrs: &Ptrs, pid_w: RawFd, status_w: RawFd) -> ! 
             libc::_exit(0);
         }
         libc::close(pid_w);
-        child_b(plan, ptrs, status_w)
+        // Only the parent may hold the go pipe's writing end, so that its
+        // death reads as end of file here.
+        libc::close(fds.go_w);
+        child_b(plan, ptrs, status_w, fds.go_r)
     }
 }
 
@@ -317,7 +421,7 @@ unsafe fn child_a(plan: &Plan, ptrs: &Ptrs, pid_w: RawFd, status_w: RawFd) -> ! 
 ///
 /// # Safety
 /// As [`child_a`].
-unsafe fn child_b(plan: &Plan, ptrs: &Ptrs, st: RawFd) -> ! {
+unsafe fn child_b(plan: &Plan, ptrs: &Ptrs, st: RawFd, go: RawFd) -> ! {
     let null = std::ptr::null::<libc::c_char>();
     // SAFETY: raw system calls on NUL-terminated strings and plain data
     // prepared before the fork.
@@ -335,6 +439,26 @@ unsafe fn child_b(plan: &Plan, ptrs: &Ptrs, st: RawFd) -> ! {
             st,
             S_OVERLAY,
         );
+        // Bind sources are cloned as detached mounts now, while host paths
+        // resolve, and attached after pivot_root, where the target
+        // resolves inside the container (a symlink in the container's
+        // disk cannot point it at the host).
+        let mut bind_fds = [-1 as libc::c_int; MAX_BINDS];
+        for (slot, bind) in bind_fds.iter_mut().zip(&plan.binds) {
+            let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+            let fd = libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, bind.source.as_ptr(), flags) as libc::c_int;
+            ok(fd, st, S_BIND_OPEN);
+            let attr =
+                MountAttr { attr_set: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, attr_clr: 0, propagation: 0, userns_fd: 0 };
+            let size = std::mem::size_of::<MountAttr>();
+            let empty = c"".as_ptr();
+            ok(
+                libc::syscall(libc::SYS_mount_setattr, fd, empty, libc::AT_EMPTY_PATH, &attr, size) as libc::c_int,
+                st,
+                S_BIND,
+            );
+            *slot = fd;
+        }
         for dir in [&plan.proc_dir, &plan.sys_dir, &plan.dev_dir] {
             if libc::mkdir(dir.as_ptr(), 0o755) < 0 && *libc::__errno_location() != libc::EEXIST {
                 fail(st, S_MKDIR);
@@ -396,9 +520,43 @@ unsafe fn child_b(plan: &Plan, ptrs: &Ptrs, st: RawFd) -> ! {
         ok(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int, st, S_PIVOT);
         ok(libc::umount2(c".".as_ptr(), libc::MNT_DETACH), st, S_OLDROOT);
         ok(libc::chdir(c"/".as_ptr()), st, S_CHDIR);
+        for (fd, bind) in bind_fds.iter().zip(&plan.binds) {
+            for dir in &bind.dirs {
+                if libc::mkdir(dir.as_ptr(), 0o755) < 0 && *libc::__errno_location() != libc::EEXIST {
+                    fail(st, S_MKDIR);
+                }
+            }
+            let empty = c"".as_ptr();
+            let moved = libc::syscall(
+                libc::SYS_move_mount,
+                *fd,
+                empty,
+                libc::AT_FDCWD,
+                bind.target.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            );
+            ok(moved as libc::c_int, st, S_BIND);
+            libc::close(*fd);
+        }
         ok(libc::dup2(plan.null.as_raw_fd(), 0), st, S_STDIO);
         ok(libc::dup2(plan.log.as_raw_fd(), 1), st, S_STDIO);
         ok(libc::dup2(plan.log.as_raw_fd(), 2), st, S_STDIO);
+        // Set up: tell the parent, and wait until it says go.
+        let mut ready = [0u8; 8];
+        ready[..4].copy_from_slice(&READY.to_ne_bytes());
+        libc::write(st, ready.as_ptr().cast(), 8);
+        let mut byte = 0u8;
+        loop {
+            let n = libc::read(go, (&raw mut byte).cast(), 1);
+            if n == 1 {
+                break;
+            }
+            if n < 0 && *libc::__errno_location() == libc::EINTR {
+                continue;
+            }
+            fail(st, S_GO)
+        }
+        libc::close(go);
         match &plan.init {
             Some((path, _, _)) => {
                 // Nothing but 0, 1 and 2 survives the exec.

@@ -39,10 +39,10 @@ mod template;
 
 pub use cgroup::CgroupKind;
 pub use error::Error;
-pub use exec::{Console, ExecOutput, execute, spawn_console};
-pub use lifecycle::{Running, Usage, destroy, find_running, prepare, start, stop, usage};
+pub use exec::{Console, ExecOutput, execute, execute_file, spawn_console};
+pub use lifecycle::{Running, Usage, destroy, find_running, prepare, start, start_with, stop, usage};
 pub use net::{InterfaceSpec, add_interface, configure_interface, host_end_name, remove_interface, set_gateways};
-pub use spec::{ContainerSpec, Limits};
+pub use spec::{Bind, ContainerSpec, Limits};
 pub use sweep::{Leftovers, leftovers, remove_cgroup_parent, sweep};
 pub use sys::become_subreaper;
 pub use template::{TemplateInfo, build_busybox_template, build_busybox_template_from, sha256_file, unpack_template};

@@ -78,6 +78,15 @@ pub fn prepare(spec: &ContainerSpec) -> Result<()> {
 /// init, or returns the init that already runs. See `launch.rs` for what
 /// the container gets. The container's processes outlive the caller.
 pub fn start(spec: &ContainerSpec) -> Result<Running> {
+    start_with(spec, &mut |_| Ok(()))
+}
+
+/// [`start`], calling `before_init` once the container's namespaces,
+/// mounts and cgroups are set up but before its init runs, so what it adds
+/// (interfaces, routes) is there when the boot scripts start. Its error
+/// ends the start (nothing of the container is left running). Not called
+/// for a container that already runs.
+pub fn start_with(spec: &ContainerSpec, before_init: &mut dyn FnMut(&Running) -> Result<()>) -> Result<Running> {
     spec.validate()?;
     if let Some(running) = find_running(spec)? {
         return Ok(running);
@@ -89,7 +98,11 @@ pub fn start(spec: &ContainerSpec) -> Result<Running> {
     cgroups.kill_all(&rel)?;
     cgroups.create(&rel, &spec.limits)?;
     let plan = Plan::new(spec, &cgroups.procs_files(&rel))?;
-    let pid = match launch::launch(plan) {
+    let mut hook = |pid: u32| {
+        let stat = sys::proc_stat(pid).filter(|s| s.alive()).ok_or(Error::NotRunning { pid })?;
+        before_init(&Running { pid, start_time: stat.start_time })
+    };
+    let pid = match launch::launch(plan, &mut hook) {
         Ok(pid) => pid,
         Err(e) => {
             let _ = cgroups.kill_all(&rel);

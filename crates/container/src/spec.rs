@@ -22,6 +22,19 @@ pub struct Limits {
     pub pids: Option<u64>,
 }
 
+/// A host directory that appears inside the container (read-write, without
+/// set-uid programs or devices), e.g. the executable-archive directory at
+/// `/mnt/nlXTP`. Mounted at start inside the container's mount namespace
+/// only, after `pivot_root`, so the target resolves inside the container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bind {
+    /// The host directory (absolute).
+    pub source: PathBuf,
+    /// Where it appears in the container (absolute, no `..`); missing
+    /// directories on the way are created in the container.
+    pub target: PathBuf,
+}
+
 /// Everything the runtime needs to know about one container.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {
@@ -43,6 +56,8 @@ pub struct ContainerSpec {
     /// relative to each hierarchy's root, e.g. `tomato/<instance>`; lets
     /// tests and several hostmanagers share a machine.
     pub cgroup_parent: String,
+    /// Host directories mounted into the container at start.
+    pub binds: Vec<Bind>,
 }
 
 /// Whether `id` is a valid container id (`[a-z0-9]{1,10}`).
@@ -90,6 +105,18 @@ impl ContainerSpec {
                 "cgroup_parent {:?} must be relative names of [A-Za-z0-9_.-] joined by '/'",
                 self.cgroup_parent
             )));
+        }
+        for bind in &self.binds {
+            let plain = bind
+                .target
+                .components()
+                .all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_)));
+            if !bind.source.is_absolute() || !bind.target.is_absolute() || !plain || bind.target == Path::new("/") {
+                return Err(Error::InvalidSpec(format!(
+                    "bind {:?} -> {:?}: source and target must be absolute, the target below / without `..`",
+                    bind.source, bind.target
+                )));
+            }
         }
         if let Some(cpus) = self.limits.cpus
             && !(cpus.is_finite() && cpus > 0.0 && cpus <= 4096.0)
@@ -145,6 +172,7 @@ mod tests {
             hostname: "pc1".into(),
             limits: Limits::default(),
             cgroup_parent: "tomato/main".into(),
+            binds: vec![Bind { source: "/var/lib/tomato/nlxtp/ab12/dir".into(), target: "/mnt/nlXTP".into() }],
         }
     }
 
@@ -170,6 +198,9 @@ mod tests {
             ("zero cpus", |s| s.limits.cpus = Some(0.0)),
             ("nan cpus", |s| s.limits.cpus = Some(f64::NAN)),
             ("zero ram", |s| s.limits.ram_mb = Some(0)),
+            ("relative bind source", |s| s.binds[0].source = "nlxtp".into()),
+            ("dotdot bind target", |s| s.binds[0].target = "/mnt/../etc".into()),
+            ("bind over the root", |s| s.binds[0].target = "/".into()),
         ];
         for (name, change) in cases {
             let mut s = spec();

@@ -4,7 +4,10 @@
 //! linked busybox (package `busybox-static`): the binary, a relative symlink
 //! per applet, `/etc` (passwd, group, hosts, hostname, inittab, rcS,
 //! profile, the udhcpc script), `/sbin/init` (busybox init) and the empty
-//! mount points. It is reproducible: entries sorted, owner root, a fixed
+//! mount points, and the nlXTP guest modules (`/usr/sbin/tomato-guest`
+//! with `/usr/bin/archive_setstatus`, `/etc/nlXTP.conf`, `/mnt/nlXTP`; rcS
+//! starts the daemon, which runs a waiting executable archive at boot).
+//! It is reproducible: entries sorted, owner root, a fixed
 //! mtime and gzip header, so the digest only changes with the binary.
 //! `scripts/build-debian-template` builds a Debian one of the same shape.
 //!
@@ -53,6 +56,8 @@ const RCS: &str = "\
 #!/bin/sh
 # Runs once at container start. /proc, /sys, /dev and the hostname are set
 # up by the runtime; add your own start-up in /etc/rc.local.
+# nlXTP: runs an executable archive waiting in /mnt/nlXTP (/etc/nlXTP.conf).
+[ -x /usr/sbin/tomato-guest ] && /usr/sbin/tomato-guest daemon --background
 [ -x /etc/rc.local ] && /etc/rc.local
 exit 0
 ";
@@ -106,7 +111,7 @@ pub fn build_busybox_template_from(busybox: &Path, out_archive: &Path) -> Result
     for dir in ["bin", "dev", "etc", "etc/init.d", "home", "mnt", "proc", "run", "sbin", "sys", "usr", "usr/bin"] {
         items.insert(dir.to_string(), Item::Dir(0o755));
     }
-    for dir in ["usr/sbin", "usr/share", "usr/share/udhcpc", "var", "var/log", "var/spool"] {
+    for dir in ["mnt/nlXTP", "usr/sbin", "usr/share", "usr/share/udhcpc", "var", "var/log", "var/spool"] {
         items.insert(dir.to_string(), Item::Dir(0o755));
     }
     items.insert("root".into(), Item::Dir(0o700));
@@ -138,6 +143,9 @@ pub fn build_busybox_template_from(busybox: &Path, out_archive: &Path) -> Result
     items.insert("etc/inittab".into(), Item::File(0o644, text(INITTAB)));
     items.insert("etc/init.d/rcS".into(), Item::File(0o755, text(RCS)));
     items.insert("usr/share/udhcpc/default.script".into(), Item::File(0o755, text(UDHCPC_SCRIPT)));
+    items.insert("usr/sbin/tomato-guest".into(), Item::File(0o755, guest::BINARY.to_vec()));
+    items.insert("usr/bin/archive_setstatus".into(), Item::Link("../sbin/tomato-guest".into()));
+    items.insert("etc/nlXTP.conf".into(), Item::File(0o644, text(guest::conf::TEMPLATE_CONF)));
     write_archive(&items, out_archive)
 }
 

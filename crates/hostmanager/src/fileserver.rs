@@ -38,9 +38,18 @@ pub fn error_response(e: &HostError) -> Response {
 
 async fn write_body(
     path: &std::path::Path,
+    limit: Option<u64>,
     headers: &HeaderMap,
     request: axum::extract::Request,
 ) -> Result<u64, HostError> {
+    // A grant's own limit (an executable archive's rextfv_max_size) is
+    // enforced while the body arrives, not after it filled the disk.
+    let check = |written: u64| match limit {
+        Some(max) if written > max => {
+            Err(HostError::invalid(format!("upload: larger than {max} bytes, this grant's limit (rextfv_max_size)")))
+        }
+        _ => Ok(()),
+    };
     let tmp = path.with_extension("part");
     let mut file = tokio::fs::File::create(&tmp).await?;
     let is_form = headers
@@ -64,6 +73,7 @@ async fn write_body(
                 found = true;
                 while let Some(chunk) = field.chunk().await.map_err(|e| HostError::invalid(format!("upload: {e}")))? {
                     written += chunk.len() as u64;
+                    check(written)?;
                     file.write_all(&chunk).await?;
                 }
             }
@@ -74,6 +84,7 @@ async fn write_body(
             let mut stream = request.into_body().into_data_stream();
             while let Some(chunk) = stream.try_next().await.map_err(|e| HostError::invalid(format!("upload: {e}")))? {
                 written += chunk.len() as u64;
+                check(written)?;
                 file.write_all(&chunk).await?;
             }
         }
@@ -103,7 +114,8 @@ async fn upload(
         Ok(g) => g,
         Err(e) => return error_response(&e),
     };
-    match write_body(std::path::Path::new(&g.path), &headers, request).await {
+    let limit = g.max_size.and_then(|m| u64::try_from(m).ok());
+    match write_body(std::path::Path::new(&g.path), limit, &headers, request).await {
         Ok(bytes) => axum::Json(json!({"received": bytes})).into_response(),
         Err(e) => error_response(&e),
     }

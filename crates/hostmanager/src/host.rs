@@ -46,6 +46,9 @@ pub struct HostConfig {
     pub fileserver_port: u16,
     /// Where live capture streams listen.
     pub capture_ip: IpAddr,
+    /// The largest executable archive (nlXTP), compressed and unpacked,
+    /// in bytes (`rextfv_max_size`; [`crate::nlxtp::DEFAULT_MAX_SIZE`]).
+    pub rextfv_max_size: u64,
 }
 
 /// The current time in epoch seconds.
@@ -192,6 +195,19 @@ fn check_params(kind: &Kind, action: &model::schema::ActionSpec, params: &Attrs)
     Ok(())
 }
 
+/// A grant of `action` on `path` for `secs` seconds, without a size limit.
+fn new_grant(owner: &str, id: i64, action: &str, path: &Path, secs: i64, token: String) -> Grant {
+    Grant {
+        token,
+        owner: owner.to_string(),
+        entity: id,
+        action: action.to_string(),
+        path: path.display().to_string(),
+        expires: now() + secs,
+        max_size: None,
+    }
+}
+
 fn random_token() -> Result<String> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| HostError::internal(format!("randomness: {e}")))?;
@@ -240,11 +256,21 @@ impl Host {
         let captures = config.data_dir.join("captures");
         let _ = std::fs::remove_dir_all(&captures);
         let plane = Plane::new(&netns, captures, config.capture_ip)?;
+        // The host's own copy of the guest binary, run inside containers
+        // (their templates may not have one).
+        let guest = config.data_dir.join("guest").join("tomato-guest");
+        std::fs::create_dir_all(config.data_dir.join("guest"))?;
+        guest::install(&guest).map_err(|e| HostError::host(format!("installing {}: {e}", guest.display())))?;
         let cx = Arc::new(Cx {
             data_dir: config.data_dir.clone(),
             instance: config.instance.clone(),
             netns,
             plane: std::sync::Mutex::new(plane),
+            guest,
+            rextfv_limits: crate::nlxtp::Limits {
+                max_bytes: config.rextfv_max_size,
+                max_entries: crate::nlxtp::MAX_ENTRIES,
+            },
         });
         let entities = store.entities().await?.into_iter().map(|e| (e.id, e)).collect();
         let resources = store.resources().await?.into_iter().map(|r| (r.id, r)).collect();
@@ -565,6 +591,13 @@ impl Host {
         if action == "upload_grant" {
             return self.grant(owner, id, "upload", &self.upload_path(id)?, UPLOAD_GRANT_SECS).await;
         }
+        if action == "rextfv_upload_grant" {
+            let token = random_token()?;
+            let path = self.archive_upload_path(id)?;
+            let limit = i64::try_from(self.config.rextfv_max_size).ok();
+            let grant = Grant { max_size: limit, ..new_grant(owner, id, "upload", &path, UPLOAD_GRANT_SECS, token) };
+            return self.store_grant(grant).await;
+        }
         inner.busy.insert(id);
         if let Some(e) = inner.entities.get_mut(&id) {
             e.pending = Some(action.to_string());
@@ -590,13 +623,38 @@ impl Host {
                     r.map(|()| Value::Null)
                 }
             }
-            "download_grant" => {
+            "rextfv_upload_use" => {
+                let path = self.archive_upload_path(id)?;
+                if !path.exists() {
+                    Err(HostError::invalid(
+                        "rextfv_upload_use: nothing was uploaded; use rextfv_upload_grant and upload first",
+                    ))
+                } else {
+                    let p = path.clone();
+                    let r = self.blocking(move |cx| driver.rextfv_upload_use(cx, &view, &p)).await.and_then(|r| r);
+                    let _ = std::fs::remove_file(&path);
+                    r.map(|()| Value::Null)
+                }
+            }
+            "download_grant" | "rextfv_download_grant" => {
                 let token = random_token()?;
                 let path = self.cx.dir("downloads")?.join(&token);
                 let p = path.clone();
-                let r = self.blocking(move |cx| driver.download(cx, &view, &params, &p)).await.and_then(|r| r);
+                let archive = action == "rextfv_download_grant";
+                let r = self
+                    .blocking(move |cx| {
+                        if archive {
+                            driver.rextfv_download(cx, &view, &p)
+                        } else {
+                            driver.download(cx, &view, &params, &p)
+                        }
+                    })
+                    .await
+                    .and_then(|r| r);
                 match r {
-                    Ok(()) => self.store_grant(owner, id, "download", &path, DOWNLOAD_GRANT_SECS, token).await,
+                    Ok(()) => {
+                        self.store_grant(new_grant(owner, id, "download", &path, DOWNLOAD_GRANT_SECS, token)).await
+                    }
                     Err(e) => {
                         let _ = std::fs::remove_file(&path);
                         Err(e)
@@ -621,30 +679,19 @@ impl Host {
         Ok(self.cx.dir("uploads")?.join(format!("{id}.upload")))
     }
 
-    async fn grant(&self, owner: &str, id: i64, action: &str, path: &Path, secs: i64) -> Result<Value> {
-        let token = random_token()?;
-        self.store_grant(owner, id, action, path, secs, token).await
+    /// Where an executable archive for entity `id` lands.
+    fn archive_upload_path(&self, id: i64) -> Result<PathBuf> {
+        Ok(self.cx.dir("uploads")?.join(format!("{id}.rextfv")))
     }
 
-    async fn store_grant(
-        &self,
-        owner: &str,
-        id: i64,
-        action: &str,
-        path: &Path,
-        secs: i64,
-        token: String,
-    ) -> Result<Value> {
-        let g = Grant {
-            token: token.clone(),
-            owner: owner.to_string(),
-            entity: id,
-            action: action.to_string(),
-            path: path.display().to_string(),
-            expires: now() + secs,
-        };
+    async fn grant(&self, owner: &str, id: i64, action: &str, path: &Path, secs: i64) -> Result<Value> {
+        let token = random_token()?;
+        self.store_grant(new_grant(owner, id, action, path, secs, token)).await
+    }
+
+    async fn store_grant(&self, g: Grant) -> Result<Value> {
         self.store.insert_grant(&g).await?;
-        Ok(json!(token))
+        Ok(json!(g.token))
     }
 
     /// Takes grant `token` for `action` (single use): the file to read or

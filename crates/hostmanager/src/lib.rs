@@ -16,6 +16,7 @@ pub mod fileserver;
 pub mod host;
 pub mod methods;
 pub mod netns;
+pub mod nlxtp;
 pub mod plane;
 pub mod resources;
 pub mod store;

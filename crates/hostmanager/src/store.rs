@@ -89,6 +89,8 @@ pub struct Grant {
     pub path: String,
     /// Epoch seconds after which it is refused.
     pub expires: i64,
+    /// The largest upload accepted, in bytes (`None`: the fileserver's limit).
+    pub max_size: Option<i64>,
 }
 
 /// The SQLite store.
@@ -250,7 +252,8 @@ impl Store {
     /// Stores a new grant.
     pub async fn insert_grant(&self, g: &Grant) -> Result<()> {
         sqlx::query(
-            "INSERT INTO file_grant (token, owner, entity, action, path, expires) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO file_grant (token, owner, entity, action, path, expires, max_size) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&g.token)
         .bind(&g.owner)
@@ -258,6 +261,7 @@ impl Store {
         .bind(&g.action)
         .bind(&g.path)
         .bind(g.expires)
+        .bind(g.max_size)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -278,6 +282,7 @@ impl Store {
             action: r.try_get("action")?,
             path: r.try_get("path")?,
             expires: r.try_get("expires")?,
+            max_size: r.try_get("max_size")?,
         };
         Ok((g.expires > now).then_some(g))
     }
@@ -372,6 +377,7 @@ mod tests {
             action: "download".into(),
             path: "/x".into(),
             expires: 50,
+            max_size: Some(7),
         };
         store.insert_grant(&g).await.unwrap();
         assert_eq!(store.take_grant("t1", 10).await.unwrap(), Some(g.clone()));

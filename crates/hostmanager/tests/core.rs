@@ -29,6 +29,7 @@ impl TestHost {
             address: "127.0.0.1".into(),
             fileserver_port: 0,
             capture_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            rextfv_max_size: hostmanager::nlxtp::DEFAULT_MAX_SIZE,
         }
     }
 }

@@ -89,6 +89,7 @@ impl Scratch {
             hostname: format!("host-{id}"),
             limits,
             cgroup_parent: self.cgroup_parent.clone(),
+            binds: Vec::new(),
         }
     }
 

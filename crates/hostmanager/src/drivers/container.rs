@@ -5,7 +5,11 @@
 //! The container's id in kernel names is its entity id; its directory is
 //! `<data>/containers/<id>`; its root file system is the template's
 //! (unpacked once per sha256 under `<data>/templates/`) or an uploaded one
-//! (`<data>/rootfs/<id>`).
+//! (`<data>/rootfs/<id>`). Its executable-archive directory
+//! (`<data>/nlxtp/<id>/dir`, see [`crate::nlxtp`]) is bound at `/mnt/nlXTP`;
+//! the host runs a waiting archive with its own guest binary after a start
+//! (interfaces and routes in place) and after an upload into a running
+//! container, whatever the template holds.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
@@ -13,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use accounting::Sample;
-use container::{ContainerSpec, InterfaceSpec, Limits, Running};
+use container::{Bind, ContainerSpec, InterfaceSpec, Limits, Running};
 use model::{Attrs, State};
 use serde_json::{Value, json};
 
@@ -24,6 +28,8 @@ use crate::store::Entity;
 
 /// How long `execute` may run.
 const EXECUTE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long starting the archive monitor may take (it detaches at once).
+const MONITOR_TIMEOUT: Duration = Duration::from_secs(30);
 /// Processes a container may have unless its profile says otherwise.
 const DEFAULT_PIDS: u64 = 4096;
 /// The built-in template's name.
@@ -118,8 +124,37 @@ fn rootfs(cx: &Cx, view: &View) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The element's executable-archive files.
+fn archive(cx: &Cx, e: &Entity) -> crate::nlxtp::Layout {
+    crate::nlxtp::Layout::new(&cx.data_dir, e.id)
+}
+
+fn archive_error(e: crate::nlxtp::ArchiveError) -> HostError {
+    match e {
+        crate::nlxtp::ArchiveError::Io { .. } => HostError::host(format!("executable archive: {e}")),
+        _ => HostError::invalid(format!("rextfv_upload_use: {e}")),
+    }
+}
+
+/// Starts the monitor of a waiting archive inside the running container,
+/// with the host's guest binary (it detaches and outlives this call).
+fn start_monitor(cx: &Cx, running: &Running) -> Result<()> {
+    let args = ["monitor", "--background", "--dir", crate::nlxtp::GUEST_TARGET];
+    let out = container::execute_file(running, &cx.guest, &args, MONITOR_TIMEOUT).map_err(runtime_error)?;
+    if !out.status.success() {
+        return Err(HostError::host(format!(
+            "starting the archive monitor: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
 fn spec(cx: &Cx, view: &View) -> Result<ContainerSpec> {
     let e = &view.entity;
+    let layout = archive(cx, e);
+    layout.ensure()?;
     let hostname = attr_or_default(e, "hostname").as_str().map(str::to_string).unwrap_or_else(|| format!("c{}", e.id));
     let limits = Limits {
         ram_mb: attr_or_default(e, "ram").as_u64(),
@@ -134,6 +169,7 @@ fn spec(cx: &Cx, view: &View) -> Result<ContainerSpec> {
         hostname,
         limits,
         cgroup_parent: format!("tomato/{}", cx.instance),
+        binds: vec![Bind { source: layout.dir(), target: crate::nlxtp::GUEST_TARGET.into() }],
     })
 }
 
@@ -146,6 +182,7 @@ fn spec_without_rootfs(cx: &Cx, e: &Entity) -> Result<ContainerSpec> {
         hostname: "c".into(),
         limits: Limits::default(),
         cgroup_parent: format!("tomato/{}", cx.instance),
+        binds: Vec::new(),
     })
 }
 
@@ -197,23 +234,54 @@ fn gateways(e: &Entity) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
 fn start(cx: &Cx, view: &View) -> Result<Running> {
     let spec = spec(cx, view)?;
     container::prepare(&spec).map_err(runtime_error)?;
-    let running = container::start(&spec).map_err(runtime_error)?;
-    crate::crashpoint::hit("start:after-container");
-    let result = (|| {
+    // Interfaces and routes are made before init runs, so boot scripts
+    // (and an executable archive run at boot) find them.
+    let mut failure = None;
+    let network = |running: &Running| -> Result<()> {
+        crate::crashpoint::hit("start:after-container");
         for iface in &view.children {
             let ispec = interface_spec(cx, &view.entity, iface);
-            block_on(container::add_interface(&running, &ispec, &cx.netns))?.map_err(runtime_error)?;
+            block_on(container::add_interface(running, &ispec, &cx.netns))?.map_err(runtime_error)?;
         }
         let (g4, g6) = gateways(&view.entity);
         if g4.is_some() || g6.is_some() {
-            block_on(container::set_gateways(&running, g4, g6))?.map_err(runtime_error)?;
+            block_on(container::set_gateways(running, g4, g6))?.map_err(runtime_error)?;
         }
         Ok(())
-    })();
-    if let Err(e) = result {
-        // Roll back to prepared: a half-networked container is no use.
-        let _ = container::stop(&spec);
-        return Err(e);
+    };
+    let adopted = container::find_running(&spec).map_err(runtime_error)?;
+    let started = container::start_with(&spec, &mut |r| {
+        network(r).map_err(|e| {
+            let text = e.to_string();
+            failure = Some(e);
+            container::Error::Sys {
+                what: "setting up the network before init".into(),
+                source: std::io::Error::other(text),
+            }
+        })
+    });
+    let result = match (started, adopted) {
+        // Already running (an interrupted start re-run): make sure its
+        // network is complete (each step is idempotent).
+        (Ok(running), Some(_)) => network(&running).map(|()| running),
+        (Ok(running), None) => Ok(running),
+        (Err(e), _) => Err(failure.take().unwrap_or_else(|| runtime_error(e))),
+    };
+    let running = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // Roll back to prepared: a half-networked container is no use.
+            let _ = container::stop(&spec);
+            return Err(e);
+        }
+    };
+    // An archive uploaded while it was stopped runs now, with its network
+    // in place. (A template's own guest daemon may have started it at
+    // boot already; the monitor's claim on exec_status/ lets one run.)
+    if crate::nlxtp::pending(&archive(cx, &view.entity).dir())
+        && let Err(e) = start_monitor(cx, &running)
+    {
+        tracing::warn!(element = view.entity.id, "executable archive not started: {e}");
     }
     Ok(running)
 }
@@ -235,7 +303,7 @@ fn destroy(cx: &Cx, e: &Entity) -> Result<()> {
 
 impl Driver for Container {
     fn extra_actions(&self) -> &'static [&'static str] {
-        &["execute", "upload_use", "download_grant"]
+        &["execute", "upload_use", "download_grant", "rextfv_upload_use", "rextfv_download_grant"]
     }
 
     fn action(&self, cx: &Cx, view: &View, action: &str, params: &Attrs) -> Result<Value> {
@@ -275,6 +343,9 @@ impl Driver for Container {
 
     fn recover(&self, cx: &Cx, view: &View) -> Result<()> {
         let e = &view.entity;
+        if archive(cx, e).tidy()? {
+            tracing::warn!(element = e.id, "an executable archive upload was interrupted; use it again");
+        }
         match e.state {
             // Re-adopt what runs; restart what should run but does not.
             State::Started => match container::find_running(&spec_without_rootfs(cx, e)?).map_err(runtime_error)? {
@@ -291,7 +362,9 @@ impl Driver for Container {
     }
 
     fn remove(&self, cx: &Cx, view: &View) -> Result<()> {
-        destroy(cx, &view.entity)
+        destroy(cx, &view.entity)?;
+        archive(cx, &view.entity).remove()?;
+        Ok(())
     }
 
     fn usage(&self, cx: &Cx, view: &View) -> Sample {
@@ -315,6 +388,11 @@ impl Driver for Container {
         {
             info.insert("pid".into(), json!(r.pid));
         }
+        info.insert("rextfv_supported".into(), json!(true));
+        info.insert("rextfv_max_size".into(), json!(cx.rextfv_limits.max_bytes));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let status = crate::nlxtp::run_status(&archive(cx, &view.entity).dir(), now);
+        info.insert("rextfv_run_status".into(), status);
         info
     }
 
@@ -350,6 +428,22 @@ impl Driver for Container {
         let _ = std::fs::remove_dir_all(&target);
         std::fs::rename(&staging, &target)?;
         container::prepare(&spec(cx, view)?).map_err(runtime_error)
+    }
+
+    fn rextfv_upload_use(&self, cx: &Cx, view: &View, file: &Path) -> Result<()> {
+        let e = &view.entity;
+        crate::nlxtp::install(&archive(cx, e), file, cx.rextfv_limits).map_err(archive_error)?;
+        // Running: the archive runs now; stopped: at its next start.
+        if let Some(running) = container::find_running(&spec_without_rootfs(cx, e)?).map_err(runtime_error)? {
+            start_monitor(cx, &running)?;
+        }
+        Ok(())
+    }
+
+    fn rextfv_download(&self, cx: &Cx, view: &View, out: &Path) -> Result<()> {
+        let layout = archive(cx, &view.entity);
+        layout.ensure()?;
+        crate::nlxtp::pack(&layout.dir(), out).map_err(archive_error)
     }
 }
 

@@ -36,6 +36,11 @@ pub struct Cx {
     pub netns: PathBuf,
     /// The data plane.
     pub plane: Mutex<Plane>,
+    /// The host's copy of the static nlXTP guest binary (`tomato-guest`),
+    /// run inside containers whatever their template holds.
+    pub guest: PathBuf,
+    /// What an executable archive may hold.
+    pub rextfv_limits: crate::nlxtp::Limits,
 }
 
 impl Cx {
@@ -138,18 +143,32 @@ pub trait Driver: Send + Sync {
     fn upload_use(&self, _cx: &Cx, view: &View, _file: &Path) -> Result<()> {
         Err(unsupported(&view.entity.kind, "upload_use"))
     }
+
+    /// Places an uploaded executable archive (`rextfv_upload_use`) and runs
+    /// it if the element runs.
+    fn rextfv_upload_use(&self, _cx: &Cx, view: &View, _file: &Path) -> Result<()> {
+        Err(unsupported(&view.entity.kind, "rextfv_upload_use"))
+    }
+
+    /// Writes the archive directory as tar.gz to `out`
+    /// (`rextfv_download_grant`).
+    fn rextfv_download(&self, _cx: &Cx, view: &View, _out: &Path) -> Result<()> {
+        Err(unsupported(&view.entity.kind, "rextfv_download_grant"))
+    }
 }
 
 /// Actions every driver carries out (the model decides when).
 const LIFECYCLE: &[&str] = &["prepare", "start", "stop", "destroy", model::schema::REMOVE];
 
 /// Whether `driver` carries out `action`: the lifecycle, its extra actions,
-/// and `upload_grant` where it can use an upload.
+/// and `upload_grant` (`rextfv_upload_grant`) where it can use an upload
+/// (an archive).
 pub fn offers(driver: &dyn Driver, action: &str) -> bool {
     let extra = driver.extra_actions();
     LIFECYCLE.contains(&action)
         || extra.contains(&action)
         || (action == "upload_grant" && extra.contains(&"upload_use"))
+        || (action == "rextfv_upload_grant" && extra.contains(&"rextfv_upload_use"))
 }
 
 /// The error for an action a type's driver does not offer.
@@ -198,8 +217,10 @@ pub fn sweep(cx: &Cx, keep: &[Entity]) -> Result<Vec<String>> {
     removed.extend(found.cgroups.iter().map(|c| format!("cgroup {}", c.display())));
     removed.extend(found.veths.iter().map(|v| format!("veth {v}")));
     removed.extend(found.dirs.iter().map(|d| format!("dir {}", d.display())));
-    // Uploaded root file systems of containers that are gone.
-    if let Ok(entries) = std::fs::read_dir(cx.data_dir.join("rootfs")) {
+    // Uploaded root file systems and archive directories of containers
+    // that are gone.
+    for dir in ["rootfs", "nlxtp"] {
+        let Ok(entries) = std::fs::read_dir(cx.data_dir.join(dir)) else { continue };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             if !ids.contains(&name) && std::fs::remove_dir_all(entry.path()).is_ok() {

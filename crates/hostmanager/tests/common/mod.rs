@@ -52,6 +52,7 @@ impl Daemon {
                 address: "127.0.0.1".into(),
                 fileserver_port: 0,
                 capture_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+                rextfv_max_size: hostmanager::nlxtp::DEFAULT_MAX_SIZE,
             },
             listen: "127.0.0.1:0".parse().unwrap(),
             fileserver_listen: "127.0.0.1:0".parse().unwrap(),
