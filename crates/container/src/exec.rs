@@ -122,31 +122,9 @@ fn join(cgroup_procs: &[RawFd], namespaces: &[(RawFd, libc::c_int)]) -> io::Resu
 /// Output still held open by background processes is read for 100 ms
 /// after the shell exits, no longer.
 pub fn execute(running: &Running, cmd: &str, timeout: Duration) -> Result<ExecOutput> {
-    let entry = Entry::open(running)?;
-    let (cgroup_fds, ns_fds) = entry.raw();
-    entry.in_pid_ns(|| {
-        let mut command = Command::new("/bin/sh");
-        command
-            .arg("-c")
-            .arg(cmd)
-            .env_clear()
-            .envs(ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // SAFETY: the hook makes only raw system calls on descriptors that
-        // `entry` keeps open until after the spawn.
-        unsafe {
-            command.pre_exec(move || {
-                join(&cgroup_fds, &ns_fds)?;
-                // Its own process group, so a timeout can end all of it.
-                libc::setsid();
-                Ok(())
-            });
-        }
-        let child = command.spawn().map_err(|e| Error::sys("spawn /bin/sh in the container", e))?;
-        collect(child, timeout)
-    })
+    let mut command = Command::new("/bin/sh");
+    command.arg("-c").arg(cmd);
+    run_inside(&Entry::open(running)?, command, "spawn /bin/sh in the container", timeout)
 }
 
 /// Runs the host's executable `program` inside the container with `args`,
@@ -163,33 +141,34 @@ pub fn execute_file(
 ) -> Result<ExecOutput> {
     let file = File::open(program).map_err(|e| Error::io("open", program, e))?;
     let entry = Entry::open(running)?;
-    let (cgroup_fds, ns_fds) = entry.raw();
     // Close-on-exec is fine: the kernel opens the file before it closes
     // descriptors, for a binary (not a script).
-    let exe = format!("/proc/self/fd/{}", file.as_raw_fd());
-    let name = program.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    entry.in_pid_ns(|| {
-        let mut command = Command::new(&exe);
-        command
-            .arg0(name)
-            .args(args)
-            .env_clear()
-            .envs(ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+    let mut command = Command::new(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    command.arg0(program.file_name().map(|n| n.to_os_string()).unwrap_or_default()).args(args);
+    let what = format!("spawn {} in the container", program.display());
+    let output = run_inside(&entry, command, &what, timeout);
+    drop(file);
+    output
+}
+
+/// Spawns `command` in the container `entry` opened (its namespaces and
+/// cgroups, its own session, our environment, stdin /dev/null) and
+/// collects its output.
+fn run_inside(entry: &Entry, mut command: Command, what: &str, timeout: Duration) -> Result<ExecOutput> {
+    let (cgroup_fds, ns_fds) = entry.raw();
+    entry.in_pid_ns(move || {
+        command.env_clear().envs(ENV).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         // SAFETY: the hook makes only raw system calls on descriptors that
         // `entry` keeps open until after the spawn.
         unsafe {
             command.pre_exec(move || {
                 join(&cgroup_fds, &ns_fds)?;
+                // Its own process group, so a timeout can end all of it.
                 libc::setsid();
                 Ok(())
             });
         }
-        let child =
-            command.spawn().map_err(|e| Error::sys(format!("spawn {} in the container", program.display()), e))?;
-        drop(file);
+        let child = command.spawn().map_err(|e| Error::sys(what, e))?;
         collect(child, timeout)
     })
 }
