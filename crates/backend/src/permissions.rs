@@ -513,25 +513,27 @@ pub fn check_topology(who: &Subject<'_>, members: &[Member], op: TopologyOp) -> 
 /// Checks that `who` may do `op` on an element of a topology with these
 /// `members`.
 pub fn check_element(who: &Subject<'_>, members: &[Member], op: ComponentOp<'_>) -> Result<(), PermissionError> {
-    let need = element_op_role(op)?;
-    let what = match op {
-        ComponentOp::Action(name) => format!("element: action {name}"),
-        other => format!("element: {}", component_op_name(other)),
-    };
-    require(effective_role(who, members), need, what)?;
-    if let ComponentOp::Action(name) = op {
-        check_over_quota(who, name)?;
-    }
-    Ok(())
+    check_component("element", element_op_role(op)?, who, members, op)
 }
 
 /// Checks that `who` may do `op` on a connection of a topology with these
 /// `members`.
 pub fn check_connection(who: &Subject<'_>, members: &[Member], op: ComponentOp<'_>) -> Result<(), PermissionError> {
-    let need = connection_op_role(op)?;
+    check_component("connection", connection_op_role(op)?, who, members, op)
+}
+
+/// `who` needs role `need` for `op` on a component (`element` or
+/// `connection`), and actions are subject to the quota flag.
+fn check_component(
+    component: &str,
+    need: Role,
+    who: &Subject<'_>,
+    members: &[Member],
+    op: ComponentOp<'_>,
+) -> Result<(), PermissionError> {
     let what = match op {
-        ComponentOp::Action(name) => format!("connection: action {name}"),
-        other => format!("connection: {}", component_op_name(other)),
+        ComponentOp::Action(name) => format!("{component}: action {name}"),
+        other => format!("{component}: {}", component_op_name(other)),
     };
     require(effective_role(who, members), need, what)?;
     if let ComponentOp::Action(name) = op {
