@@ -721,17 +721,7 @@ impl Store {
     /// Every template, or those of one type; by type, preference (highest
     /// first) and name.
     pub async fn templates(&self, kind: Option<&str>) -> Result<Vec<Template>, StoreError> {
-        let order = "ORDER BY type, preference DESC, name";
-        let rows = match kind {
-            Some(k) => {
-                sqlx::query(sql(format!("SELECT * FROM template WHERE type = $1 {order}")))
-                    .bind(k)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            None => sqlx::query(sql(format!("SELECT * FROM template {order}"))).fetch_all(&self.pool).await?,
-        };
-        rows.iter().map(template_from_row).collect()
+        self.by_preference("template", kind).await?.iter().map(template_from_row).collect()
     }
 
     /// Writes every field of the template with `t.id` but its type and name.
@@ -765,11 +755,7 @@ impl Store {
 
     /// Removes a template.
     pub async fn remove_template(&self, id: i64) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM template WHERE id = $1").bind(id).execute(&self.pool).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("template", id));
-        }
-        Ok(())
+        self.delete_by_id("template", id).await
     }
 
     /// Adds a profile and returns its id.
@@ -806,17 +792,7 @@ impl Store {
 
     /// Every profile, or those of one type; by type, preference and name.
     pub async fn profiles(&self, kind: Option<&str>) -> Result<Vec<Profile>, StoreError> {
-        let order = "ORDER BY type, preference DESC, name";
-        let rows = match kind {
-            Some(k) => {
-                sqlx::query(sql(format!("SELECT * FROM profile WHERE type = $1 {order}")))
-                    .bind(k)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            None => sqlx::query(sql(format!("SELECT * FROM profile {order}"))).fetch_all(&self.pool).await?,
-        };
-        rows.iter().map(profile_from_row).collect()
+        self.by_preference("profile", kind).await?.iter().map(profile_from_row).collect()
     }
 
     /// Writes every field of the profile with `p.id` but its type and name.
@@ -844,11 +820,7 @@ impl Store {
 
     /// Removes a profile.
     pub async fn remove_profile(&self, id: i64) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM profile WHERE id = $1").bind(id).execute(&self.pool).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("profile", id));
-        }
-        Ok(())
+        self.delete_by_id("profile", id).await
     }
 
     /// Adds a network kind.
@@ -906,6 +878,34 @@ impl Store {
         let done = sqlx::query("DELETE FROM network WHERE kind = $1").bind(kind).execute(&self.pool).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("network", kind));
+        }
+        Ok(())
+    }
+}
+
+/// What templates and profiles share.
+impl Store {
+    /// Rows of `table` (`template` or `profile`), of one type or all, by
+    /// type, preference (highest first) and name.
+    async fn by_preference(&self, table: &'static str, kind: Option<&str>) -> Result<Vec<AnyRow>, StoreError> {
+        let order = "ORDER BY type, preference DESC, name";
+        let rows = match kind {
+            Some(k) => {
+                sqlx::query(sql(format!("SELECT * FROM {table} WHERE type = $1 {order}")))
+                    .bind(k)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => sqlx::query(sql(format!("SELECT * FROM {table} {order}"))).fetch_all(&self.pool).await?,
+        };
+        Ok(rows)
+    }
+
+    /// Deletes row `id` of `table`, which names the entity in errors.
+    async fn delete_by_id(&self, table: &'static str, id: i64) -> Result<(), StoreError> {
+        let done = sqlx::query(sql(format!("DELETE FROM {table} WHERE id = $1"))).bind(id).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(table, id));
         }
         Ok(())
     }
