@@ -15,6 +15,7 @@ pub mod error;
 pub mod permissions;
 pub mod placement;
 pub mod quota;
+pub mod server;
 pub mod store;
 pub mod timeouts;
 pub use error::Error;
