@@ -51,6 +51,15 @@ print("open method", xmlrpc.client.ServerProxy(
 print("bad action", code(lambda: alice.topology_action(tid, "launch")))
 print("unknown method", code(lambda: alice.topology_lst()))
 
+# Self-registration, and what others see of an account.
+anonymous = xmlrpc.client.ServerProxy("http://127.0.0.1:%s/RPC2" % port, allow_none=True)
+print("register", code(lambda: anonymous.account_create("dave", "dave-secret", "lab", {"realname": "Dave"})))
+print("register again", code(lambda: anonymous.account_create("dave", "dave-secret", "lab")))
+print("register bad attr", code(lambda: anonymous.account_create("erin", "erin-secret", "lab", {"flags": ["global_admin"]})))
+print("dave flags", " ".join(proxy("dave", "dave-secret").account_info()["flags"]))
+print("bob sees alice", " ".join(sorted(bob.account_info("alice"))))
+print("bob creates host", code(lambda: bob.host_create("h9", "site1", {})))
+
 # The JSON transport and its OpenAPI document.
 request = urllib.request.Request(
     "http://127.0.0.1:%s/api/topology_list" % port, data=b'{"full": false}',

@@ -68,6 +68,7 @@ async fn roles_decide_who_sees_and_changes_a_topology() {
     server.user("alice", "alice-secret", false).await;
     server.user("bob", "bob-secret1", false).await;
     server.user("carol", "carol-secret", false).await;
+    server.site().await;
     let out = server
         .python("permissions_e2e.py", &[("ALICE_PASSWORD", "alice-secret"), ("BOB_PASSWORD", "bob-secret1")])
         .await;
@@ -88,6 +89,12 @@ async fn roles_decide_who_sees_and_changes_a_topology() {
         ("open method ", "[4, 0, 0]"),
         ("bad action ", "invalid_value"),
         ("unknown method ", "26"),
+        ("register ", "ok"),
+        ("register again ", "already_exists"),
+        ("register bad attr ", "invalid_value"),
+        ("dave flags ", "new_account"),
+        ("bob sees alice ", "created name organization realname"),
+        ("bob creates host ", "denied"),
         ("json list ", "1"),
         ("json no login ", "401 not_logged_in"),
         ("openapi ", "True False"),

@@ -10,6 +10,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use api::basic_auth::Credentials;
+use backend::server::handlers::dispatch;
 use backend::server::{Backend, Identity, admin, hosts, now};
 use backend::store::{Host, Store};
 use hostmanager::HostConfig;
@@ -136,18 +138,29 @@ impl Server {
         admin::create_user(&self.backend.store, name, password, "lab", admin, now()).await.unwrap();
     }
 
-    /// Registers `host` (accepting this backend there first).
+    /// Makes site `site1` of organization `lab`.
+    pub async fn site(&self) {
+        hosts::ensure_site(&self.backend.store, "site1", "lab").await.unwrap();
+    }
+
+    /// Registers `host` as `host1` in `site1` through the API's
+    /// `host_create`, called by a new administrator (accepting this backend
+    /// on the host first).
     pub async fn register(&self, host: &HostDaemon) -> Host {
         std::fs::create_dir_all(&host.config.accepted).unwrap();
         rpc::accepted::accept(&host.config.accepted, &self.issued.cert_pem).unwrap();
-        let h = Host::new(
-            "host1",
-            "site1",
-            "127.0.0.1",
-            &format!("https://127.0.0.1:{}", host.api.port()),
-            &host.fingerprint(),
-        );
-        hosts::register(&self.backend.store, &self.backend.hosts, h, "lab", now()).await.unwrap()
+        self.site().await;
+        self.user("root", "root-secret", true).await;
+        let root = Credentials { username: "root".into(), password: "root-secret".into() };
+        let attrs = serde_json::json!({
+            "address": "127.0.0.1",
+            "rpcurl": format!("https://127.0.0.1:{}", host.api.port()),
+            "fingerprint": host.fingerprint(),
+        });
+        let args = vec!["host1".into(), "site1".into(), attrs];
+        let info = dispatch(&self.backend, Ok(Some(root)), "host_create", args, Default::default()).await.unwrap();
+        assert_eq!(info["name"], "host1", "{info}");
+        self.backend.store.host("host1").await.unwrap()
     }
 
     /// Runs a Python script (standard library only) with the server's port
