@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod backend;
 mod capabilities;
 mod cert;
 mod console;
@@ -47,6 +48,9 @@ enum Command {
     /// Talk to one hostmanager as a backend: API calls and consoles.
     #[command(subcommand)]
     Host(hostmanager::HostCommand),
+    /// The backend: the API server and its bootstrap (first accounts, hosts).
+    #[command(subcommand)]
+    Backend(backend::BackendCommand),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Cert(cmd) => cert::run(cmd),
         Command::Hostmanager(cmd) => hostmanager::run(cmd),
         Command::Host(cmd) => hostmanager::run_client(cmd),
+        Command::Backend(cmd) => backend::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,186 @@
+//! A real hostmanager daemon on loopback for the server's tests (its own
+//! instance, network namespace and temp dir, as the hostmanager's tests
+//! run it) and the backend server on SQLite in front of it; everything is
+//! removed on drop, panics included.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::basic_auth::Credentials;
+use backend::server::handlers::dispatch;
+use backend::server::{Backend, Identity, admin, hosts, now};
+use backend::store::{Host, Store};
+use hostmanager::HostConfig;
+use hostmanager::daemon::{DaemonConfig, Listeners};
+use tokio_util::sync::CancellationToken;
+
+/// A hostmanager daemon.
+pub struct HostDaemon {
+    pub dir: tempfile::TempDir,
+    pub instance: String,
+    pub api: SocketAddr,
+    pub ca: rpc::Ca,
+    pub config: DaemonConfig,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn is_root() -> bool {
+    dataplane::lab::is_root()
+}
+
+impl HostDaemon {
+    pub async fn start(tag: &str, ca: &rpc::Ca) -> HostDaemon {
+        rpc::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let instance = format!("b{}{tag}", std::process::id());
+        let tls = dir.path().join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        ca.issue_host("host", &["127.0.0.1".into()]).unwrap().save(&tls, "host").unwrap();
+        std::fs::write(tls.join("ca.pem"), &ca.cert_pem).unwrap();
+        let data = dir.path().join("data");
+        let config = DaemonConfig {
+            host: HostConfig {
+                data_dir: data.clone(),
+                instance: instance.clone(),
+                address: "127.0.0.1".into(),
+                fileserver_port: 0,
+                capture_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+                rextfv_max_size: hostmanager::nlxtp::DEFAULT_MAX_SIZE,
+            },
+            listen: "127.0.0.1:0".parse().unwrap(),
+            fileserver_listen: "127.0.0.1:0".parse().unwrap(),
+            cert: tls.join("host.pem"),
+            key: tls.join("host.key"),
+            ca: tls.join("ca.pem"),
+            accepted: data.join("accepted"),
+            chores_every: Duration::from_secs(3600),
+        };
+        let listeners = Listeners::bind(&config).await.unwrap();
+        let api = listeners.api.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let task = Some(tokio::spawn(hostmanager::daemon::run(config.clone(), listeners, stop.clone())));
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(api).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        HostDaemon { dir, instance, api, ca: ca.clone(), config, stop, task }
+    }
+
+    /// The host's certificate fingerprint.
+    pub fn fingerprint(&self) -> String {
+        let pem = std::fs::read_to_string(&self.config.cert).unwrap();
+        rpc::CertInfo::from_pem(&pem, "host certificate").unwrap().fingerprint
+    }
+
+    pub async fn leftovers(&self) -> container::Leftovers {
+        let netns = hostmanager::netns::path_of(&format!("tomato-{}", self.instance));
+        let netns = netns.exists().then_some(netns);
+        let root = self.config.host.data_dir.join("containers");
+        container::leftovers(&root, &format!("tomato/{}", self.instance), netns.as_deref(), &[]).await.unwrap()
+    }
+}
+
+impl Drop for HostDaemon {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        let root = self.config.host.data_dir.join("containers");
+        let (parent, instance) = (format!("tomato/{}", self.instance), self.instance.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let netns = hostmanager::netns::path_of(&format!("tomato-{instance}"));
+            let netns = netns.exists().then_some(netns);
+            let _ = rt.block_on(container::sweep(&root, &parent, netns.as_deref(), &[]));
+            let _ = container::remove_cgroup_parent(&parent);
+        })
+        .join();
+        let _ = hostmanager::netns::remove(&format!("tomato-{}", self.instance));
+    }
+}
+
+/// The backend server on SQLite in a temp dir, with a backend identity
+/// issued by `ca`.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub backend: Arc<Backend>,
+    pub addr: SocketAddr,
+    pub issued: rpc::Issued,
+    stop: CancellationToken,
+}
+
+impl Server {
+    pub async fn start(ca: &rpc::Ca) -> Server {
+        rpc::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("backend.sqlite").display())).await.unwrap();
+        let issued = ca.issue_backend("backend").unwrap();
+        let identity = Identity {
+            ca_pem: ca.cert_pem.clone(),
+            cert_pem: issued.cert_pem.clone(),
+            key_pem: issued.key_pem.clone(),
+        };
+        let backend = Arc::new(Backend::new(store, identity));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        tokio::spawn(backend::server::serve(listener, backend.clone(), async move { token.cancelled().await }));
+        Server { dir, backend, addr, issued, stop }
+    }
+
+    pub async fn user(&self, name: &str, password: &str, admin: bool) {
+        admin::create_user(&self.backend.store, name, password, "lab", admin, now()).await.unwrap();
+    }
+
+    /// Makes site `site1` of organization `lab`.
+    pub async fn site(&self) {
+        hosts::ensure_site(&self.backend.store, "site1", "lab").await.unwrap();
+    }
+
+    /// Registers `host` as `host1` in `site1` through the API's
+    /// `host_create`, called by a new administrator (accepting this backend
+    /// on the host first).
+    pub async fn register(&self, host: &HostDaemon) -> Host {
+        std::fs::create_dir_all(&host.config.accepted).unwrap();
+        rpc::accepted::accept(&host.config.accepted, &self.issued.cert_pem).unwrap();
+        self.site().await;
+        self.user("root", "root-secret", true).await;
+        let root = Credentials { username: "root".into(), password: "root-secret".into() };
+        let attrs = serde_json::json!({
+            "address": "127.0.0.1",
+            "rpcurl": format!("https://127.0.0.1:{}", host.api.port()),
+            "fingerprint": host.fingerprint(),
+        });
+        let args = vec!["host1".into(), "site1".into(), attrs];
+        let info = dispatch(&self.backend, Ok(Some(root)), "host_create", args, Default::default()).await.unwrap();
+        assert_eq!(info["name"], "host1", "{info}");
+        self.backend.store.host("host1").await.unwrap()
+    }
+
+    /// Runs a Python script (standard library only) with the server's port
+    /// in `TOMATO_PORT`; returns its output, failing with its stderr.
+    pub async fn python(&self, script: &str, env: &[(&str, &str)]) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(script);
+        let mut cmd = Command::new("python3");
+        cmd.arg(path).env("TOMATO_PORT", self.addr.port().to_string());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}

@@ -1,0 +1,105 @@
+//! The backend server end to end: Python's `xmlrpc.client` in ToMaTo's
+//! style against the server on SQLite, in front of a real hostmanager
+//! (root only, as the hostmanager's own tests), and permissions through
+//! the API (no host needed).
+
+#![allow(clippy::unwrap_used)]
+
+mod hostd;
+
+use hostd::{HostDaemon, Server, is_root};
+
+fn field<'a>(out: &'a str, prefix: &str) -> Vec<&'a str> {
+    let line = out.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in\n{out}"));
+    line[prefix.len()..].split_whitespace().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_client_runs_a_topology_on_a_real_host() {
+    if !is_root() {
+        return;
+    }
+    let ca = rpc::Ca::create("test CA").unwrap();
+    let host = HostDaemon::start("e2e", &ca).await;
+    let server = Server::start(&ca).await;
+    let registered = server.register(&host).await;
+    assert!(registered.element_types.contains("container"), "{registered:?}");
+    server.user("alice", "alice-secret", false).await;
+
+    let out = server.python("topology_e2e.py", &[("TOMATO_USER", "alice"), ("TOMATO_PASSWORD", "alice-secret")]).await;
+    println!("{out}");
+    assert_eq!(field(&out, "account "), ["alice"]);
+    // The host refused the attribute: no element in the store either.
+    assert_eq!(field(&out, "refused create: "), ["invalid_value", "4"]);
+    assert_eq!(field(&out, "link "), ["bridge", "created"]);
+    // ToMaTo's order: nodes prepared, then started, then the link.
+    assert_eq!(
+        field(&out, "start "),
+        ["element/prepare", "element/prepare", "element/start", "element/start", "connection/start"]
+    );
+    let before = field(&out, "rtt before ");
+    assert_eq!(before[0], "3", "{out}");
+    assert!(before[1].parse::<f64>().unwrap() < 20.0, "{out}");
+    assert_eq!(field(&out, "delay_to "), ["20"]);
+    let after = field(&out, "rtt after ");
+    assert_eq!(after[0], "3", "{out}");
+    assert!(after[1].parse::<f64>().unwrap() >= 20.0, "{out}");
+    assert_eq!(field(&out, "element "), ["container", "started", "children", "1"]);
+    assert_eq!(field(&out, "interface "), ["started", "10.0.0.2/24"]);
+    assert_eq!(field(&out, "topology "), ["ping", "test", "made", "by", "the", "test"]);
+    assert_eq!(field(&out, "stop "), ["connection/stop", "element/stop", "element/stop"]);
+    assert_eq!(field(&out, "remove while prepared: "), ["999", "invalid_state"]);
+    assert_eq!(field(&out, "topologies left "), ["0"]);
+
+    // Nothing is left: not in the store, not on the host.
+    let store = &server.backend.store;
+    assert!(store.topologies(None).await.unwrap().is_empty());
+    let h = store.host("host1").await.unwrap();
+    assert_eq!(server.backend.hosts.call(&h, "element_list", vec![]).await.unwrap(), serde_json::json!([]));
+    assert_eq!(server.backend.hosts.call(&h, "connection_list", vec![]).await.unwrap(), serde_json::json!([]));
+    let left = host.leftovers().await;
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_decide_who_sees_and_changes_a_topology() {
+    let ca = rpc::Ca::create("test CA").unwrap();
+    let server = Server::start(&ca).await;
+    server.user("alice", "alice-secret", false).await;
+    server.user("bob", "bob-secret1", false).await;
+    server.user("carol", "carol-secret", false).await;
+    server.site().await;
+    let out = server
+        .python("permissions_e2e.py", &[("ALICE_PASSWORD", "alice-secret"), ("BOB_PASSWORD", "bob-secret1")])
+        .await;
+    println!("{out}");
+    let expect = [
+        ("bob info before ", "denied"),
+        ("bob modify before ", "denied"),
+        ("bob list before ", "0"),
+        ("alice grants user ", "ok"),
+        ("bob info after ", "ok"),
+        ("bob client data after ", "ok"),
+        ("bob rename after ", "denied"),
+        ("bob grants himself ", "denied"),
+        ("bob grants carol manager ", "denied"),
+        ("bob list after ", "1"),
+        ("no login ", "http 401"),
+        ("wrong password ", "http 403"),
+        ("open method ", "[4, 0, 0]"),
+        ("bad action ", "invalid_value"),
+        ("unknown method ", "26"),
+        ("register ", "ok"),
+        ("register again ", "already_exists"),
+        ("register bad attr ", "invalid_value"),
+        ("dave flags ", "new_account"),
+        ("bob sees alice ", "created name organization realname"),
+        ("bob creates host ", "denied"),
+        ("json list ", "1"),
+        ("json no login ", "401 not_logged_in"),
+        ("openapi ", "True False"),
+    ];
+    for (prefix, want) in expect {
+        assert_eq!(field(&out, prefix).join(" "), want, "{prefix}in\n{out}");
+    }
+}
