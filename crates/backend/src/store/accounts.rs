@@ -367,9 +367,13 @@ impl Store {
             return Ok(None);
         };
         let hash: String = row.try_get(0)?;
+        if self.logins.knows(name, &hash, password, now) {
+            return Ok(Some(self.user(name).await?));
+        }
         if !verify_password(password, &hash).await? {
             return Ok(None);
         }
+        self.logins.remember(name, &hash, password, now);
         sqlx::query("UPDATE account SET last_login = $1 WHERE name = $2")
             .bind(now)
             .bind(name)
@@ -443,5 +447,82 @@ mod tests {
         // The stand-in hash for unknown accounts parses and matches nothing.
         assert!(!verify_password("", DUMMY_HASH).await.unwrap());
         assert!(verify_password("x", "not a hash").await.is_err());
+    }
+}
+
+/// Logins verified within [`LoginCache::SECS`]: ToMaTo's clients send the
+/// password with every call (HTTP Basic), and argon2 is slow on purpose,
+/// so a client making many calls pays for one verification a minute. An
+/// entry holds an HMAC of the password under a key made at start (never
+/// the password) and the stored hash it was checked against, so a changed
+/// password ends it at once; `last_login` is written when verifying.
+pub(crate) struct LoginCache {
+    key: aws_lc_rs::hmac::Key,
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedLogin>>,
+}
+
+impl std::fmt::Debug for LoginCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.entries.lock().map_or(0, |e| e.len());
+        f.debug_struct("LoginCache").field("entries", &n).finish_non_exhaustive()
+    }
+}
+
+struct CachedLogin {
+    stored_hash: String,
+    tag: Vec<u8>,
+    until: i64,
+}
+
+impl LoginCache {
+    /// How long a verified login is trusted again, in seconds.
+    pub(crate) const SECS: i64 = 60;
+
+    /// An empty cache with a fresh random key.
+    pub(crate) fn new() -> Result<LoginCache, StoreError> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let key = aws_lc_rs::hmac::Key::generate(aws_lc_rs::hmac::HMAC_SHA256, &rng)
+            .map_err(|_| StoreError::Password("no randomness for the login cache key".into()))?;
+        Ok(LoginCache { key, entries: Default::default() })
+    }
+
+    /// Whether `name` logged in with `password` against `stored_hash`
+    /// within the last minute.
+    pub(crate) fn knows(&self, name: &str, stored_hash: &str, password: &str, now: i64) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(name).is_some_and(|e| {
+            e.until > now
+                && e.stored_hash == stored_hash
+                && aws_lc_rs::hmac::verify(&self.key, password.as_bytes(), &e.tag).is_ok()
+        })
+    }
+
+    /// Records a verified login.
+    pub(crate) fn remember(&self, name: &str, stored_hash: &str, password: &str, now: i64) {
+        let tag = aws_lc_rs::hmac::sign(&self.key, password.as_bytes()).as_ref().to_vec();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        // Expired entries go when the map would otherwise only grow.
+        entries.retain(|_, e| e.until > now);
+        entries.insert(
+            name.to_string(),
+            CachedLogin { stored_hash: stored_hash.to_string(), tag, until: now + Self::SECS },
+        );
+    }
+}
+
+#[cfg(test)]
+mod login_cache_tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_login_needs_the_same_password_hash_and_time() {
+        let cache = LoginCache::new().expect("key");
+        assert!(!cache.knows("ann", "h1", "secret-1", 0));
+        cache.remember("ann", "h1", "secret-1", 0);
+        assert!(cache.knows("ann", "h1", "secret-1", 59));
+        assert!(!cache.knows("ann", "h1", "secret-2", 1), "another password");
+        assert!(!cache.knows("ann", "h2", "secret-1", 1), "the password was changed");
+        assert!(!cache.knows("bob", "h1", "secret-1", 1), "another user");
+        assert!(!cache.knows("ann", "h1", "secret-1", 60), "expired");
     }
 }

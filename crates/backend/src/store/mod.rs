@@ -47,6 +47,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Shared by clones, like the pool.
+    logins: std::sync::Arc<accounts::LoginCache>,
 }
 
 impl Store {
@@ -97,7 +99,7 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator.run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, logins: std::sync::Arc::new(accounts::LoginCache::new()?) })
     }
 
     /// Which database this is.
