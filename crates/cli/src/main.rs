@@ -7,15 +7,17 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod backend;
 mod capabilities;
 mod cert;
+mod client;
 mod console;
 mod dataplane;
 mod hostmanager;
 mod layout;
+mod serve;
 mod topology;
 
 /// ToMaTo-rs: a network experimentation testbed.
@@ -28,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Work with topology files: validate, convert, plan.
+    /// Topology files (validate, convert, plan) and topologies on the backend (list, info, start, ...).
     #[command(subcommand)]
     Topology(topology::TopologyCommand),
     /// DETER layouts (topdl): expand regions, show views, check a new view.
@@ -51,6 +53,25 @@ enum Command {
     /// The backend: the API server and its bootstrap (first accounts, hosts).
     #[command(subcommand)]
     Backend(backend::BackendCommand),
+    /// The whole testbed on this machine (root): backend on SQLite, a local hostmanager, first admin.
+    Serve(serve::ServeArgs),
+    /// Log in to a backend: checks the account and saves URL, user and password (mode 0600).
+    Login(client::LoginArgs),
+    /// Create a topology from a file on the backend and start it, one line per component.
+    Up(client::UpArgs),
+    /// Stop, destroy and remove a topology on the backend.
+    Down(client::Which),
+    /// Elements of a topology on the backend: run commands, show them.
+    #[command(subcommand)]
+    Element(client::ElementCommand),
+    /// Connections of a topology on the backend: change a running link, show it.
+    #[command(subcommand)]
+    Connection(client::ConnectionCommand),
+    /// Print the shell completion script: `tomato completions bash > /etc/bash_completion.d/tomato`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,6 +85,16 @@ fn main() -> ExitCode {
         Command::Hostmanager(cmd) => hostmanager::run(cmd),
         Command::Host(cmd) => hostmanager::run_client(cmd),
         Command::Backend(cmd) => backend::run(cmd),
+        Command::Serve(args) => serve::run(args),
+        Command::Login(args) => client::login(args),
+        Command::Up(args) => client::up(args),
+        Command::Down(which) => client::down(which),
+        Command::Element(cmd) => client::element(cmd),
+        Command::Connection(cmd) => client::connection(cmd),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "tomato", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

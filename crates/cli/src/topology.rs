@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use crate::client::Remote;
 use anyhow::Context;
 use clap::Subcommand;
 use model::file::{self, Format, Loaded};
@@ -55,6 +56,45 @@ pub enum TopologyCommand {
         #[arg(long, default_value = "created", value_parser = parse_state)]
         state: State,
     },
+    /// List your topologies on the backend (after `tomato login`).
+    List {
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a topology on the backend: elements, connections, states.
+    Info {
+        /// The topology's id or name.
+        topology: String,
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prepare a topology on the backend.
+    Prepare(Which),
+    /// Start a topology on the backend (prepares first).
+    Start(Which),
+    /// Stop a topology on the backend.
+    Stop(Which),
+    /// Destroy a topology on the backend (stops first).
+    Destroy(Which),
+    /// Remove a destroyed topology from the backend.
+    Remove(Which),
+    /// Write a topology on the backend as a file (component names from `tomato up`).
+    Export {
+        /// The topology's id or name.
+        topology: String,
+        /// Output format.
+        #[arg(long, default_value = "yaml", value_parser = parse_format)]
+        to: Format,
+    },
+}
+
+/// Which topology on the backend.
+#[derive(clap::Args)]
+pub struct Which {
+    /// The topology's id or name.
+    topology: String,
 }
 
 fn parse_state(s: &str) -> Result<State, String> {
@@ -72,7 +112,16 @@ fn parse_action(s: &str) -> Result<TopologyAction, String> {
 
 /// Runs a `tomato topology` subcommand.
 pub fn run(cmd: TopologyCommand) -> anyhow::Result<ExitCode> {
+    let action = |w: Which, action| crate::client::topology(Remote::Action { topology: w.topology, action });
     match cmd {
+        TopologyCommand::List { json } => crate::client::topology(Remote::List { json }),
+        TopologyCommand::Info { topology, json } => crate::client::topology(Remote::Info { topology, json }),
+        TopologyCommand::Prepare(w) => action(w, "prepare"),
+        TopologyCommand::Start(w) => action(w, "start"),
+        TopologyCommand::Stop(w) => action(w, "stop"),
+        TopologyCommand::Destroy(w) => action(w, "destroy"),
+        TopologyCommand::Remove(w) => crate::client::topology(Remote::Remove { topology: w.topology }),
+        TopologyCommand::Export { topology, to } => crate::client::topology(Remote::Export { topology, to }),
         TopologyCommand::Validate { files, against, state } => {
             let current = match &against {
                 Some(path) => match load_valid(path)? {
