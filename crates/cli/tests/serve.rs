@@ -237,4 +237,9 @@ async fn serve_runs_a_topology_for_the_cli_and_keeps_it_over_a_restart() {
     serve.stop();
     let left = serve.leftovers().await;
     assert!(left.is_empty(), "{left:?}");
+    // With no container left, a clean stop removes the instance's cgroups.
+    let parent = format!("tomato/{}", serve.instance);
+    let kept: Vec<_> =
+        container::CgroupKind::host().roots().iter().map(|r| r.join(&parent)).filter(|d| d.exists()).collect();
+    assert!(kept.is_empty(), "cgroup directories left: {kept:?}");
 }

@@ -1084,5 +1084,11 @@ impl Host {
     /// next start to re-adopt).
     pub async fn shutdown(&self) {
         let _ = self.blocking(|cx| cx.plane().clear()).await;
+        // Containers that run on keep their cgroups (and so the parent);
+        // with none left, the instance's empty cgroup directories go.
+        let parent = crate::drivers::container::cgroup_parent(&self.cx);
+        if let Err(e) = ::container::remove_cgroup_parent(&parent) {
+            tracing::warn!("shutdown: cgroup {parent}: {e}");
+        }
     }
 }

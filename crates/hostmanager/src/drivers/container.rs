@@ -168,9 +168,14 @@ fn spec(cx: &Cx, view: &View) -> Result<ContainerSpec> {
         rootfs: rootfs(cx, view)?,
         hostname,
         limits,
-        cgroup_parent: format!("tomato/{}", cx.instance),
+        cgroup_parent: cgroup_parent(cx),
         binds: vec![Bind { source: layout.dir(), target: crate::nlxtp::GUEST_TARGET.into() }],
     })
+}
+
+/// The cgroup (in every hierarchy) holding this instance's containers.
+pub fn cgroup_parent(cx: &Cx) -> String {
+    format!("tomato/{}", cx.instance)
 }
 
 /// A spec for stopping and removing, which need no root file system.
@@ -181,7 +186,7 @@ fn spec_without_rootfs(cx: &Cx, e: &Entity) -> Result<ContainerSpec> {
         rootfs: cx.data_dir.join("templates"),
         hostname: "c".into(),
         limits: Limits::default(),
-        cgroup_parent: format!("tomato/{}", cx.instance),
+        cgroup_parent: cgroup_parent(cx),
         binds: Vec::new(),
     })
 }

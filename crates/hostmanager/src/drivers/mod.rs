@@ -205,7 +205,7 @@ pub fn offered() -> Vec<&'static str> {
 pub fn sweep(cx: &Cx, keep: &[Entity]) -> Result<Vec<String>> {
     let ids: Vec<String> = keep.iter().filter(|e| e.kind == "container").map(|e| e.id.to_string()).collect();
     let dir_root = cx.dir("containers")?;
-    let parent = format!("tomato/{}", cx.instance);
+    let parent = container::cgroup_parent(cx);
     let netns = cx.netns.clone();
     let handle = tokio::runtime::Handle::try_current().map_err(|e| HostError::internal(e.to_string()))?;
     let found = handle
