@@ -710,12 +710,7 @@ impl Store {
 
     /// The template `name` of type `kind`.
     pub async fn template(&self, kind: &str, name: &str) -> Result<Template, StoreError> {
-        let row = sqlx::query("SELECT * FROM template WHERE type = $1 AND name = $2")
-            .bind(kind)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        template_from_row(&row.ok_or_else(|| StoreError::not_found("template", format!("{kind}/{name}")))?)
+        template_from_row(&self.by_type_and_name("template", kind, name).await?)
     }
 
     /// Every template, or those of one type; by type, preference (highest
@@ -782,12 +777,7 @@ impl Store {
 
     /// The profile `name` of type `kind`.
     pub async fn profile(&self, kind: &str, name: &str) -> Result<Profile, StoreError> {
-        let row = sqlx::query("SELECT * FROM profile WHERE type = $1 AND name = $2")
-            .bind(kind)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        profile_from_row(&row.ok_or_else(|| StoreError::not_found("profile", format!("{kind}/{name}")))?)
+        profile_from_row(&self.by_type_and_name("profile", kind, name).await?)
     }
 
     /// Every profile, or those of one type; by type, preference and name.
@@ -885,6 +875,17 @@ impl Store {
 
 /// What templates and profiles share.
 impl Store {
+    /// The row of `table` (`template` or `profile`) named `name` of type
+    /// `kind`.
+    async fn by_type_and_name(&self, table: &'static str, kind: &str, name: &str) -> Result<AnyRow, StoreError> {
+        let row = sqlx::query(sql(format!("SELECT * FROM {table} WHERE type = $1 AND name = $2")))
+            .bind(kind)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.ok_or_else(|| StoreError::not_found(table, format!("{kind}/{name}")))
+    }
+
     /// Rows of `table` (`template` or `profile`), of one type or all, by
     /// type, preference (highest first) and name.
     async fn by_preference(&self, table: &'static str, kind: Option<&str>) -> Result<Vec<AnyRow>, StoreError> {
