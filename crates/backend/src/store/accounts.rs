@@ -8,7 +8,9 @@ use model::Attrs;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, check_client_data, check_name, check_text, exists_or, from_json, sql, to_json};
+use super::{
+    Store, StoreError, check_client_data, check_name, check_text, exists_or, from_json, refuse_if_used, sql, to_json,
+};
 use crate::permissions::{Flag, Flags};
 use crate::quota::Quota;
 
@@ -228,20 +230,7 @@ impl Store {
     /// Removes an organization that has no users and no sites.
     pub async fn remove_organization(&self, name: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for (table, what) in [("account", "users"), ("site", "sites")] {
-            let n: i64 = sqlx::query(sql(format!("SELECT COUNT(*) FROM {table} WHERE organization = $1")))
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            if n > 0 {
-                return Err(StoreError::NotEmpty {
-                    entity: "organization",
-                    key: name.into(),
-                    what: format!("{n} {what}"),
-                });
-            }
-        }
+        refuse_if_used(&mut tx, "organization", name, &[("account", "users"), ("site", "sites")]).await?;
         let done = sqlx::query("DELETE FROM organization WHERE name = $1").bind(name).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("organization", name));

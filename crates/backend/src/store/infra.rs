@@ -8,7 +8,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::accounts::require_organization;
-use super::{Store, StoreError, bool_int, check_name, check_text, exists_or, from_json, int_bool, sql, to_json};
+use super::{
+    Store, StoreError, bool_int, check_name, check_text, exists_or, from_json, int_bool, refuse_if_used, sql, to_json,
+};
 use crate::placement::{HostLoad, HostView};
 
 /// The element types templates and profiles are for.
@@ -501,16 +503,7 @@ impl Store {
     /// Removes a site that holds no hosts and no topologies.
     pub async fn remove_site(&self, name: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for (table, what) in [("host", "hosts"), ("topology", "topologies")] {
-            let n: i64 = sqlx::query(sql(format!("SELECT COUNT(*) FROM {table} WHERE site = $1")))
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            if n > 0 {
-                return Err(StoreError::NotEmpty { entity: "site", key: name.into(), what: format!("{n} {what}") });
-            }
-        }
+        refuse_if_used(&mut tx, "site", name, &[("host", "hosts"), ("topology", "topologies")]).await?;
         let done = sqlx::query("DELETE FROM site WHERE name = $1").bind(name).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("site", name));
@@ -623,16 +616,7 @@ impl Store {
     /// drops it from every template's ready list.
     pub async fn remove_host(&self, name: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for (table, what) in [("element", "elements"), ("connection", "connections")] {
-            let n: i64 = sqlx::query(sql(format!("SELECT COUNT(*) FROM {table} WHERE host = $1")))
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            if n > 0 {
-                return Err(StoreError::NotEmpty { entity: "host", key: name.into(), what: format!("{n} {what}") });
-            }
-        }
+        refuse_if_used(&mut tx, "host", name, &[("element", "elements"), ("connection", "connections")]).await?;
         let done = sqlx::query("DELETE FROM host WHERE name = $1").bind(name).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("host", name));

@@ -31,7 +31,7 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 
 /// Which database a store uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +218,28 @@ fn exists_or(e: sqlx::Error, entity: &'static str, key: &str) -> StoreError {
 /// Marks SQL text assembled with `format!` as safe: every such text in
 /// this module is built from constant table and column names only, never
 /// from values (those are always bound as `$n` parameters).
+/// Refuses to remove `entity` `name` while rows of these tables (with
+/// their plural for the message) point at it through a column named like
+/// the entity.
+pub(crate) async fn refuse_if_used(
+    conn: &mut sqlx::AnyConnection,
+    entity: &'static str,
+    name: &str,
+    users: &[(&str, &str)],
+) -> Result<(), StoreError> {
+    for (table, what) in users {
+        let n: i64 = sqlx::query(sql(format!("SELECT COUNT(*) FROM {table} WHERE {entity} = $1")))
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        if n > 0 {
+            return Err(StoreError::NotEmpty { entity, key: name.into(), what: format!("{n} {what}") });
+        }
+    }
+    Ok(())
+}
+
 fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text)
 }
