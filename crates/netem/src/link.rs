@@ -365,6 +365,8 @@ struct Derived {
     queue_frames: usize,
     queue_bytes: u64,
     base_delay: Duration,
+    /// Time the token bucket covers at the rate (0 without a rate).
+    burst_credit: Duration,
 }
 
 impl Derived {
@@ -392,6 +394,10 @@ impl Derived {
                 bytes => u64::from(bytes),
             },
             base_delay: Duration::from_millis_f64(p.delay_ms),
+            burst_credit: match u64::from(p.bandwidth_kbit) {
+                0 => Duration::ZERO,
+                kbit => Duration::from_nanos(u64::from(p.burst_bytes) * 8_000_000 / kbit),
+            },
         }
     }
 }
@@ -708,8 +714,7 @@ impl LinkDirection {
         // A token bucket: the frame leaves once its bytes are covered, so
         // up to a bucket's worth of time before pacing would send it (at
         // once after an idle spell); an empty bucket is plain pacing.
-        let credit = Duration::from_nanos(u64::from(self.params.burst_bytes) * 8_000_000 / kbit);
-        (self.tx_free_at - credit).max(now)
+        (self.tx_free_at - self.derived.burst_credit).max(now)
     }
 
     fn draw_delay(&mut self) -> Duration {
