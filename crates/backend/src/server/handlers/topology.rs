@@ -1,0 +1,308 @@
+//! Topologies: `topology_*`, and topology actions run in the model's order
+//! over the components' hosts.
+
+use super::*;
+
+impl Cx<'_> {
+    // ---- topologies -------------------------------------------------------
+
+    /// The topology `id` and its members, if the caller may do `op` on it.
+    pub(super) async fn topology(&self, id: i64, op: TopologyOp) -> Result<(Topology, Vec<Member>), RpcError> {
+        let me = self.me()?;
+        let t = self.b.store.topology(id).await.map_err(fail)?;
+        let members = self.b.store.members(id).await.map_err(fail)?;
+        check_topology(&subject(me), &members, op).map_err(fail)?;
+        Ok((t, members))
+    }
+
+    pub(super) async fn topology_value(&self, t: &Topology, full: bool) -> Outcome {
+        let elements = self.b.store.elements(t.id).await.map_err(fail)?;
+        let connections = self.b.store.connections(t.id).await.map_err(fail)?;
+        let mut attrs = Map::new();
+        attrs.insert("name".into(), json!(t.name));
+        attrs.insert("site".into(), json!(t.site));
+        attrs.extend(t.client_data.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let permissions: Map<String, Value> = t.permissions.iter().map(|(u, r)| (u.clone(), json!(r.name()))).collect();
+        let element_list: Vec<Value> = if full {
+            elements.iter().map(|e| element_value(e, &elements, &connections)).collect()
+        } else {
+            elements.iter().map(|e| json!(e.id)).collect()
+        };
+        let connection_list: Vec<Value> = if full {
+            connections.iter().map(connection_value).collect()
+        } else {
+            connections.iter().map(|c| json!(c.id)).collect()
+        };
+        let state_max = elements.iter().map(|e| e.state).chain(connections.iter().map(|c| c.state)).max();
+        Ok(json!({
+            "id": t.id,
+            "name": t.name,
+            "attrs": attrs,
+            "permissions": permissions,
+            "timeout": t.timeout.at,
+            "created": t.created,
+            "state_max": state_max.map(State::as_str),
+            "elements": element_list,
+            "connections": connection_list,
+        }))
+    }
+
+    pub(super) async fn topology_create(&self) -> Outcome {
+        let me = self.me()?;
+        check_admin(&subject(me), AdminOp::CreateTopology).map_err(fail)?;
+        let at = now();
+        let t = Topology {
+            id: 0,
+            name: "New topology".into(),
+            site: None,
+            timeout: TopologyTimeout::new(at, &self.b.timeouts),
+            client_data: Attrs::new(),
+            created: at,
+            permissions: BTreeMap::new(),
+        };
+        let t = self.b.store.create_topology(&t, &me.name).await.map_err(fail)?;
+        self.topology_value(&t, false).await
+    }
+
+    pub(super) async fn topology_list(&self, full: bool, show_all: bool, organization: Option<&str>) -> Outcome {
+        let me = self.me()?;
+        let list = if show_all {
+            check_admin(&subject(me), AdminOp::ListAllTopologies).map_err(fail)?;
+            self.b.store.topologies(None).await.map_err(fail)?
+        } else if let Some(org) = organization {
+            check_admin(&subject(me), AdminOp::ListOrganizationTopologies(org)).map_err(fail)?;
+            let mut all = Vec::new();
+            for t in self.b.store.topologies(None).await.map_err(fail)? {
+                if self.b.store.members(t.id).await.map_err(fail)?.iter().any(|m| m.organization == org) {
+                    all.push(t);
+                }
+            }
+            all
+        } else {
+            self.b.store.topologies(Some(&me.name)).await.map_err(fail)?
+        };
+        let mut out = Vec::new();
+        for t in &list {
+            out.push(self.topology_value(t, full).await?);
+        }
+        Ok(Value::Array(out))
+    }
+
+    pub(super) async fn topology_modify(&self, id: i64, attrs: Map<String, Value>) -> Outcome {
+        let op = if client_data(&attrs) { TopologyOp::ModifyClientData } else { TopologyOp::Modify };
+        let (mut t, _) = self.topology(id, op).await?;
+        for (key, value) in attrs {
+            match key.as_str() {
+                "name" => {
+                    t.name = value.as_str().map(String::from).ok_or_else(|| {
+                        RpcError::invalid_value("topology_modify: attrs.name must be a string")
+                            .with_data(json!({"field": "name"}))
+                    })?;
+                }
+                "site" => {
+                    t.site = match value {
+                        Value::Null => None,
+                        Value::String(s) if s.is_empty() => None,
+                        Value::String(s) => Some(s),
+                        _ => {
+                            return Err(RpcError::invalid_value(
+                                "topology_modify: attrs.site must be a site's name or null",
+                            )
+                            .with_data(json!({"field": "site"})));
+                        }
+                    };
+                }
+                k if k.starts_with('_') => {
+                    if value.is_null() {
+                        t.client_data.remove(k);
+                    } else {
+                        t.client_data.insert(key, value);
+                    }
+                }
+                _ => {
+                    return Err(RpcError::invalid_value(format!(
+                        "topology_modify: attrs.{key} is not allowed; allowed: `name`, `site`, `_*` client data"
+                    ))
+                    .with_data(json!({"field": key})));
+                }
+            }
+        }
+        self.b.store.update_topology(&t).await.map_err(fail)?;
+        self.topology_value(&t, false).await
+    }
+
+    pub(super) async fn topology_set_permission(&self, id: i64, user: &str, role: &str) -> Outcome {
+        let me = self.me()?;
+        let role = Role::parse(role).map_err(fail)?;
+        let t = self.b.store.topology(id).await.map_err(fail)?;
+        let members = self.b.store.members(id).await.map_err(fail)?;
+        check_topology(&subject(me), &members, TopologyOp::View).map_err(fail)?;
+        check_set_permission(&subject(me), &members, user, role).map_err(fail)?;
+        self.b.store.user(user).await.map_err(fail)?;
+        self.b.store.set_permission(id, user, role).await.map_err(fail)?;
+        let t = self.b.store.topology(t.id).await.map_err(fail)?;
+        self.topology_value(&t, false).await
+    }
+
+    pub(super) async fn topology_remove(&self, id: i64) -> Outcome {
+        let (t, _) = self.topology(id, TopologyOp::Remove).await?;
+        let elements = self.b.store.elements(t.id).await.map_err(fail)?;
+        let connections = self.b.store.connections(t.id).await.map_err(fail)?;
+        let busy: Vec<String> = elements
+            .iter()
+            .filter(|e| e.state != State::Created)
+            .map(|e| format!("element {} ({}) is {}", e.id, e.kind, e.state.as_str()))
+            .chain(
+                connections
+                    .iter()
+                    .filter(|c| c.state != State::Created)
+                    .map(|c| format!("connection {} ({}) is {}", c.id, c.kind, c.state.as_str())),
+            )
+            .collect();
+        if !busy.is_empty() {
+            return Err(RpcError::invalid_state(format!(
+                "topology {id} cannot be removed: {}; allowed: every component created (run topology_action destroy first)",
+                busy.join(", ")
+            )));
+        }
+        for c in &connections {
+            self.remove_connection_everywhere(c).await?;
+        }
+        for e in elements.iter().filter(|e| e.parent.is_none()) {
+            self.remove_element_everywhere(e).await?;
+        }
+        self.b.store.remove_topology(t.id).await.map_err(fail)?;
+        Ok(Value::Null)
+    }
+
+    // ---- topology actions -------------------------------------------------
+
+    pub(super) async fn topology_action(&self, id: i64, action: &str, params: Map<String, Value>) -> Outcome {
+        let op = TopologyOp::action(action).map_err(fail)?;
+        let (mut t, members) = self.topology(id, op).await?;
+        let me = self.me()?;
+        if action == "renew" {
+            let timeout = params.get("timeout").and_then(Value::as_i64).ok_or_else(|| {
+                RpcError::invalid_value("topology_action renew: params.timeout (seconds, an integer) is missing")
+                    .with_data(json!({"field": "timeout"}))
+            })?;
+            let role = permissions::effective_role(&subject(me), &members);
+            t.timeout = t
+                .timeout
+                .renew(now(), timeout, role, me.flags.has(Flag::GlobalAdmin), &self.b.timeouts)
+                .map_err(fail)?;
+            self.b.store.update_topology(&t).await.map_err(fail)?;
+            return self.topology_value(&t, false).await;
+        }
+        t.timeout.check_action(now(), action).map_err(fail)?;
+        let plan_action = TopologyAction::parse(action)
+            .ok_or_else(|| RpcError::invalid_value(format!("topology_action: unknown action `{action}`")))?;
+        let elements = self.b.store.elements(t.id).await.map_err(fail)?;
+        let connections = self.b.store.connections(t.id).await.map_err(fail)?;
+        let (model_topology, states, ids) = model_view(&elements, &connections)?;
+        let steps = model::plan(&model_topology, &states, plan_action);
+        let mut done = Vec::new();
+        for step in steps {
+            let Some(&(is_element, cid)) = ids.get(&step.component) else { continue };
+            let what = if is_element { "element" } else { "connection" };
+            let outcome = if is_element {
+                self.element_step(cid, step.action).await
+            } else {
+                self.connection_step(cid, step.action).await
+            };
+            match outcome {
+                Ok(state) => done.push(json!({"type": what, "id": cid, "action": step.action, "state": state})),
+                Err(e) => {
+                    let failed = json!({"type": what, "id": cid, "action": step.action});
+                    return Err(RpcError {
+                        message: format!(
+                            "topology_action {action}: {what} {cid}: {} failed: {}",
+                            step.action, e.message
+                        ),
+                        data: json!({"done": done, "failed": failed, "error": e.to_wire()}),
+                        kind: e.kind,
+                    });
+                }
+            }
+        }
+        Ok(json!({"steps": done}))
+    }
+
+    pub(super) async fn element_step(&self, id: i64, action: &str) -> Result<&'static str, RpcError> {
+        let e = self.b.store.element(id).await.map_err(fail)?;
+        let (host, hid) = self.host_of(&e.host, e.host_id, &format!("element {id}")).await?;
+        let outcome = self.b.hosts.call(&host, "element_action", vec![json!(hid), json!(action), json!({})]).await;
+        let refreshed = self.refresh_family(id).await;
+        outcome?;
+        refreshed?;
+        Ok(self.b.store.element(id).await.map_err(fail)?.state.as_str())
+    }
+
+    pub(super) async fn connection_step(&self, id: i64, action: &str) -> Result<&'static str, RpcError> {
+        let mut c = self.b.store.connection(id).await.map_err(fail)?;
+        let (host, hid) = self.host_of(&c.host, c.host_id, &format!("connection {id}")).await?;
+        let outcome = self.b.hosts.call(&host, "connection_action", vec![json!(hid), json!(action), json!({})]).await;
+        let refreshed = self.refresh_connection(&mut c).await;
+        outcome?;
+        refreshed?;
+        Ok(c.state.as_str())
+    }
+}
+pub(super) type ModelView = (model::Topology, model::States, HashMap<ComponentId, (bool, i64)>);
+
+/// The stored components as the model's topology (elements named `e<id>`)
+/// with their states, for the model's planner; and the store id of each
+/// component the plan may name.
+pub(super) fn model_view(elements: &[Element], connections: &[Connection]) -> Result<ModelView, RpcError> {
+    let kind = |name: &str| {
+        model::registry()
+            .get(name)
+            .map(KindRef)
+            .ok_or_else(|| RpcError::internal(format!("the store holds an unknown kind `{name}`")))
+    };
+    let name = |id: i64| format!("e{id}");
+    let by_id: HashMap<i64, &Element> = elements.iter().map(|e| (e.id, e)).collect();
+    let path = |e: &Element| match e.parent {
+        None => ElementPath::top(name(e.id)),
+        Some(p) => ElementPath::child(name(p), name(e.id)),
+    };
+    let mut topology = model::Topology::default();
+    let mut states = model::States::new();
+    let mut ids = HashMap::new();
+    for e in elements {
+        states.insert(ComponentId::Element(path(e)), e.state);
+        ids.insert(ComponentId::Element(path(e)), (true, e.id));
+        if e.parent.is_some() {
+            continue;
+        }
+        let mut children = Vec::new();
+        for c in elements.iter().filter(|c| c.parent == Some(e.id)) {
+            children.push(model::Element {
+                name: name(c.id),
+                kind: kind(&c.kind)?,
+                attrs: Attrs::new(),
+                children: Vec::new(),
+            });
+        }
+        topology.elements.push(model::Element {
+            name: name(e.id),
+            kind: kind(&e.kind)?,
+            attrs: Attrs::new(),
+            children,
+        });
+    }
+    for c in connections {
+        let end = |id: i64| {
+            by_id
+                .get(&id)
+                .map(|e| path(e))
+                .ok_or_else(|| RpcError::internal(format!("connection {} ends at a missing element {id}", c.id)))
+        };
+        let ends = [end(c.ends[0])?, end(c.ends[1])?];
+        let cid = ComponentId::Connection(ends.clone());
+        states.insert(cid.clone(), c.state);
+        ids.insert(cid, (false, c.id));
+        topology.connections.push(model::Connection { kind: kind(&c.kind)?, ends, attrs: Attrs::new() });
+    }
+    Ok((topology, states, ids))
+}
