@@ -116,7 +116,20 @@ impl UsageStatistics {
             memory: sample.memory,
             diskspace: sample.diskspace,
         };
-        self.push(UsageRecord { kind: RecordType::Single, begin, end, measurements: 1, usage });
+        self.add_single(UsageRecord { kind: RecordType::Single, begin, end, measurements: 1, usage });
+    }
+
+    /// Adds a `single` record whose counters are already differences (one
+    /// pulled from a host, or a share of one rolled up to a topology, user
+    /// or organization), closes the periods that ended by its end and drops
+    /// the oldest records beyond each type's limit. Records of other types
+    /// are ignored: periods are only ever built here.
+    pub fn add_single(&mut self, record: UsageRecord) {
+        if record.kind != RecordType::Single {
+            return;
+        }
+        let end = record.end;
+        self.push(record);
         self.close_periods(end.floor() as i64);
         for kind in RecordType::ALL {
             let (records, keep) = (&mut self.records[kind.index()], kind.keep());

@@ -59,6 +59,40 @@ fn a_day_of_minute_samples_fills_every_type_and_keeps_only_the_newest() {
 }
 
 #[test]
+fn singles_pulled_from_a_host_rebuild_the_host_s_aggregates() {
+    // The backend keeps its own statistics from the `single` records it
+    // pulls; they must close the same periods as the host's.
+    let host = run(MIDNIGHT, 3 * 60 + 7, |i| Sample {
+        cputime: 0.25 * i as f64,
+        traffic: 64.0 * i as f64,
+        memory: (i % 7) as f64 * 10.0,
+        diskspace: 1.0,
+    });
+    let mut pulled = UsageStatistics::new(MIDNIGHT as f64);
+    let mut reference = UsageStatistics::new(MIDNIGHT as f64);
+    for i in 0..3 * 60 + 7 {
+        let end = (MIDNIGHT + 60 * (i + 1)) as f64;
+        let sample = Sample {
+            cputime: 0.25 * i as f64,
+            traffic: 64.0 * i as f64,
+            memory: (i % 7) as f64 * 10.0,
+            diskspace: 1.0,
+        };
+        reference.record(end - 0.01, end, &sample);
+        let single = reference.query(RecordType::Single, Some(end), None).pop().expect("the new single");
+        pulled.add_single(single);
+    }
+    for kind in RecordType::ALL {
+        assert_eq!(pulled.query(kind, None, None), host.query(kind, None, None), "{kind:?}");
+    }
+    // Aggregates are never taken as singles.
+    let hour = host.query(RecordType::Hour, None, None).pop().expect("an hour");
+    let before = pulled.clone();
+    pulled.add_single(hour);
+    assert_eq!(pulled, before);
+}
+
+#[test]
 fn a_counter_that_goes_down_was_reset_and_counts_from_zero() {
     let counters = [10.0, 15.0, 3.0, 7.0];
     let stats = run(MIDNIGHT, 4, |i| Sample { cputime: counters[i as usize], ..Sample::default() });

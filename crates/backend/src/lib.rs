@@ -17,6 +17,7 @@ pub mod error;
 pub mod permissions;
 pub mod placement;
 pub mod quota;
+pub mod rollup;
 pub mod server;
 pub mod store;
 pub mod timeouts;

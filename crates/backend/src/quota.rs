@@ -65,7 +65,8 @@ impl Resource {
     }
 }
 
-fn bytes(value: f64) -> String {
+/// Bytes for people, in powers of 1000: `1.50 GB`.
+pub fn bytes(value: f64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = value;
     let mut unit = 0;

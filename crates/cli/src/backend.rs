@@ -44,7 +44,8 @@ pub struct RunArgs {
     listen: SocketAddr,
     #[command(flatten)]
     identity: IdentityArgs,
-    /// Seconds between polls of every host (info and capabilities).
+    /// Seconds between passes over the hosts: polling (info and capabilities),
+    /// the accounting pull and topology timeouts.
     #[arg(long, default_value_t = 60)]
     poll_every: u64,
 }
@@ -175,17 +176,9 @@ async fn serve(a: RunArgs) -> anyhow::Result<ExitCode> {
     let listener =
         tokio::net::TcpListener::bind(a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
     eprintln!("backend: API on http://{}/RPC2 and /api/, database {}", listener.local_addr()?, a.common.db);
-    let poller = backend.clone();
+    // Host polling, the accounting pull and topology timeouts.
     let every = Duration::from_secs(a.poll_every.max(1));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            if let Err(e) = hosts::poll_all(&poller.store, &poller.hosts, server::now()).await {
-                eprintln!("backend: polling hosts: {e}");
-            }
-        }
-    });
+    tokio::spawn(server::chores::run(backend.clone(), every, std::future::pending()));
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {

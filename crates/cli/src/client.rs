@@ -774,3 +774,82 @@ mod tests {
         assert!(parse_attr("=1").is_err());
     }
 }
+
+/// Flags of `tomato usage`.
+#[derive(Args)]
+pub struct UsageArgs {
+    /// A topology's usage (id or name) instead of an account's.
+    #[arg(long, conflicts_with = "user")]
+    topology: Option<String>,
+    /// Another account's usage (needs admin rights over it); your own by default.
+    #[arg(long)]
+    user: Option<String>,
+    /// Print the backend's answer as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `tomato usage`: an account's monthly quota and use, or a
+/// topology's, with the newest records.
+pub fn usage(args: UsageArgs) -> anyhow::Result<ExitCode> {
+    use backend::quota::{Resource, bytes};
+    let api = Api::connect()?;
+    let (records, account) = match &args.topology {
+        Some(t) => (api.call("topology_usage", json!([topology_id(&api, t)?]))?, None),
+        None => {
+            let name = args.user.clone().unwrap_or_else(|| api.login.user.clone());
+            let info = api.call("account_info", json!([name]))?;
+            (api.call("account_usage", json!([name]))?, Some(info))
+        }
+    };
+    if args.json {
+        let answer = match &account {
+            Some(info) => json!({"quota": info["quota"], "records": records}),
+            None => json!({"records": records}),
+        };
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let usage_of = |v: &Value| -> accounting::Usage { serde_json::from_value(v.clone()).unwrap_or_default() };
+    if let Some(info) = &account {
+        let quota = &info["quota"];
+        let (used, monthly) = (usage_of(&quota["used"]), usage_of(&quota["monthly"]));
+        println!(
+            "account {} ({}), this month:",
+            info["name"].as_str().unwrap_or(""),
+            info["organization"].as_str().unwrap_or("")
+        );
+        for r in Resource::ALL {
+            let (u, q) = (r.of(&used), r.of(&monthly));
+            let share = if q > 0.0 { 100.0 * u / q } else { 100.0 };
+            println!("  {:<10} {:>34} of {:<34} {share:>6.2}%", r.name(), r.format(u), r.format(q));
+        }
+    }
+    println!(
+        "{:<9} {:>20} {:>20} {:>12} {:>12} {:>12} {:>12}",
+        "record", "begin (UTC)", "end (UTC)", "cpu s", "memory", "disk", "traffic"
+    );
+    for kind in ["5minutes", "hour", "day", "month", "year"] {
+        let Some(last) = records[kind].as_array().and_then(|l| l.last()) else { continue };
+        let time = |k: &str| {
+            last[k]
+                .as_f64()
+                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t as i64).ok())
+                .map(|t| {
+                    format!("{:04}-{:02}-{:02} {:02}:{:02}", t.year(), t.month() as u8, t.day(), t.hour(), t.minute())
+                })
+                .unwrap_or_default()
+        };
+        let u = usage_of(&last["usage"]);
+        println!(
+            "{kind:<9} {:>20} {:>20} {:>12.2} {:>12} {:>12} {:>12}",
+            time("begin"),
+            time("end"),
+            u.cputime,
+            bytes(u.memory),
+            bytes(u.diskspace),
+            bytes(u.traffic)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

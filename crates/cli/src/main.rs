@@ -67,6 +67,8 @@ enum Command {
     /// Connections of a topology on the backend: change a running link, show it.
     #[command(subcommand)]
     Connection(client::ConnectionCommand),
+    /// Usage and monthly quota of your account (or another's, or a topology's).
+    Usage(client::UsageArgs),
     /// Print the shell completion script: `tomato completions bash > /etc/bash_completion.d/tomato`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
         Command::Down(which) => client::down(which),
         Command::Element(cmd) => client::element(cmd),
         Command::Connection(cmd) => client::connection(cmd),
+        Command::Usage(args) => client::usage(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "tomato", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

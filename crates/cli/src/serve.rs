@@ -46,7 +46,7 @@ pub struct ServeArgs {
     /// The local hostmanager's name on the machine (its network namespace is tomato-NAME).
     #[arg(long, default_value = "serve")]
     instance: String,
-    /// Seconds between host polls, usage samples and timeout checks.
+    /// Seconds between host polls, usage samples, accounting pulls and timeout checks.
     #[arg(long, default_value_t = 60)]
     chores_every: u64,
 }
@@ -235,21 +235,10 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         None => println!("administrator `{ADMIN}`: password in {}", data.join("admin-password").display()),
     }
     println!("ready: http://{api}");
-    let poller = backend.clone();
+    // Host polling, the accounting pull and topology timeouts.
     let every = Duration::from_secs(a.chores_every.max(1));
-    let poll_stop = stop.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = poll_stop.cancelled() => break,
-            }
-            if let Err(e) = hosts::poll_all(&poller.store, &poller.hosts, server::now()).await {
-                eprintln!("tomato serve: polling the host: {e}");
-            }
-        }
-    });
+    let chores_stop = stop.clone();
+    tokio::spawn(server::chores::run(backend.clone(), every, async move { chores_stop.cancelled().await }));
     let api_stop = stop.clone();
     let api_server = server::serve(listener, backend, async move { api_stop.cancelled().await });
     let served = tokio::select! {

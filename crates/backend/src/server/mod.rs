@@ -8,8 +8,13 @@
 //! - [`handlers`]: the dispatcher and the methods served.
 //! - [`hosts`]: clients of the hostmanagers, polling and registration.
 //! - [`admin`]: bootstrap (the first admin account).
+//! - [`accounting`]: the pull of hosts' usage records and the month's
+//!   usage for quotas.
+//! - [`chores`]: the periodic pass (poll hosts, pull accounting, timeouts).
 
+pub mod accounting;
 pub mod admin;
+pub mod chores;
 pub mod handlers;
 pub mod hosts;
 mod http;

@@ -24,7 +24,7 @@ mod usage;
 pub use accounts::{Organization, User};
 pub use infra::{Host, Network, Profile, Site, Template};
 pub use topology::{Connection, Element, Topology};
-pub use usage::UsageClass;
+pub use usage::{Placed, UsageClass};
 
 use std::str::FromStr;
 

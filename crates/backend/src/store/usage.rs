@@ -1,12 +1,17 @@
-//! Accounting records per object, as the `accounting` crate keeps them.
+//! Accounting records per object, as the `accounting` crate keeps them,
+//! and what the roll-up needs: the placed components, the topologies'
+//! members and each host's pull cursor.
+
+use std::collections::BTreeMap;
 
 use accounting::UsageStatistics;
 use sqlx::Row;
 
 use super::{Store, StoreError, from_json, to_json};
+use crate::rollup::{Charged, Charges};
 
 /// What a usage record belongs to (ToMaTo's accounting object types).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum UsageClass {
     /// An element (by id).
     Element,
@@ -18,6 +23,24 @@ pub enum UsageClass {
     User,
     /// An organization (by name).
     Organization,
+    /// A host (by name): everything that ran on it.
+    Host,
+}
+
+/// An element or connection placed on a host, as the roll-up maps the
+/// host's records back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// `Element` or `Connection`.
+    pub class: UsageClass,
+    /// Its id in the backend.
+    pub id: i64,
+    /// Its topology.
+    pub topology: i64,
+    /// The host.
+    pub host: String,
+    /// Its id on the host.
+    pub host_id: i64,
 }
 
 impl UsageClass {
@@ -29,6 +52,7 @@ impl UsageClass {
             UsageClass::Topology => "topology",
             UsageClass::User => "user",
             UsageClass::Organization => "organization",
+            UsageClass::Host => "host",
         }
     }
 }
@@ -75,5 +99,95 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| from_json(&r.try_get::<String, _>(0)?, "statistics")).transpose()
+    }
+    /// Every element and connection placed on a host.
+    pub async fn placed_components(&self) -> Result<Vec<Placed>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT 'element', id, topology, host, host_id FROM element WHERE host IS NOT NULL AND host_id IS NOT NULL \
+             UNION ALL SELECT 'connection', id, topology, host, host_id FROM connection \
+             WHERE host IS NOT NULL AND host_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let class: String = r.try_get(0)?;
+                Ok(Placed {
+                    class: if class == "element" { UsageClass::Element } else { UsageClass::Connection },
+                    id: r.try_get(1)?,
+                    topology: r.try_get(2)?,
+                    host: r.try_get(3)?,
+                    host_id: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every topology's members with their organizations.
+    pub async fn memberships(&self) -> Result<BTreeMap<i64, Vec<Charged>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.topology, p.account, a.organization FROM topology_permission p \
+             JOIN account a ON a.name = p.account ORDER BY p.topology, p.account",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut members: BTreeMap<i64, Vec<Charged>> = BTreeMap::new();
+        for r in &rows {
+            members
+                .entry(r.try_get(0)?)
+                .or_default()
+                .push(Charged { user: r.try_get(1)?, organization: r.try_get(2)? });
+        }
+        Ok(members)
+    }
+
+    /// The end of the newest record pulled from `host` (0 before the first
+    /// pull).
+    pub async fn accounting_cursor(&self, host: &str) -> Result<f64, StoreError> {
+        let row = sqlx::query("SELECT pulled FROM accounting_cursor WHERE host = $1")
+            .bind(host)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0.0))
+    }
+
+    /// Adds the charges of one pull from `host` to each object's records
+    /// and moves the host's cursor to `pulled`, all in one transaction: a
+    /// crash charges a pull whole or not at all, and never twice.
+    pub async fn charge(&self, host: &str, pulled: f64, charges: &Charges) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for ((class, object), records) in charges {
+            let row = sqlx::query("SELECT statistics FROM usage_record WHERE class = $1 AND object = $2")
+                .bind(class.name())
+                .bind(object)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let mut stats = match row {
+                Some(r) => from_json(&r.try_get::<String, _>(0)?, "statistics")?,
+                None => UsageStatistics::new(records.first().map_or(pulled, |r| r.begin)),
+            };
+            for r in records {
+                stats.add_single(r.clone());
+            }
+            sqlx::query(
+                "INSERT INTO usage_record (class, object, statistics) VALUES ($1, $2, $3) \
+                 ON CONFLICT (class, object) DO UPDATE SET statistics = excluded.statistics",
+            )
+            .bind(class.name())
+            .bind(object)
+            .bind(to_json(&stats))
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO accounting_cursor (host, pulled) VALUES ($1, $2) \
+             ON CONFLICT (host) DO UPDATE SET pulled = excluded.pulled",
+        )
+        .bind(host)
+        .bind(pulled)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -35,6 +35,11 @@ pub fn is_root() -> bool {
 
 impl HostDaemon {
     pub async fn start(tag: &str, ca: &rpc::Ca) -> HostDaemon {
+        HostDaemon::start_with_chores(tag, ca, Duration::from_secs(3600)).await
+    }
+
+    /// A daemon whose chores (usage samples among them) run every `every`.
+    pub async fn start_with_chores(tag: &str, ca: &rpc::Ca, every: Duration) -> HostDaemon {
         rpc::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let instance = format!("b{}{tag}", std::process::id());
@@ -58,7 +63,7 @@ impl HostDaemon {
             key: tls.join("host.key"),
             ca: tls.join("ca.pem"),
             accepted: data.join("accepted"),
-            chores_every: Duration::from_secs(3600),
+            chores_every: every,
         };
         let listeners = Listeners::bind(&config).await.unwrap();
         let api = listeners.api.local_addr().unwrap();
@@ -161,6 +166,18 @@ impl Server {
         let info = dispatch(&self.backend, Ok(Some(root)), "host_create", args, Default::default()).await.unwrap();
         assert_eq!(info["name"], "host1", "{info}");
         self.backend.store.host("host1").await.unwrap()
+    }
+
+    /// Calls `method` as `user` (password `USER-secret`, as the tests make
+    /// them) through the dispatcher both transports use.
+    pub async fn call(
+        &self,
+        user: &str,
+        method: &str,
+        args: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value, rpc::RpcError> {
+        let who = Credentials { username: user.into(), password: format!("{user}-secret") };
+        dispatch(&self.backend, Ok(Some(who)), method, args, Default::default()).await
     }
 
     /// Runs a Python script (standard library only) with the server's port

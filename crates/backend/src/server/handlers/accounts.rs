@@ -24,6 +24,7 @@ impl Cx<'_> {
             obj.insert("flags".into(), json!(target.flags.names()));
             obj.insert("last_login".into(), json!(target.last_login));
             obj.insert("client_data".into(), json!(target.client_data));
+            obj.insert("quota".into(), self.quota_value(&target).await?);
         }
         Ok(info)
     }

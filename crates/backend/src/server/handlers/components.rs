@@ -222,6 +222,7 @@ impl Cx<'_> {
     pub(super) async fn element_action(&self, id: i64, action: &str, params: Map<String, Value>) -> Outcome {
         let (e, t) = self.element_checked(id, ComponentOp::Action(action)).await?;
         t.timeout.check_action(now(), action).map_err(fail)?;
+        self.check_quota(action).await?;
         let (host, hid) = self.host_of(&e.host, e.host_id, &format!("element {id}")).await?;
         let outcome =
             self.b.hosts.call(&host, "element_action", vec![json!(hid), json!(action), Value::Object(params)]).await;
@@ -361,6 +362,7 @@ impl Cx<'_> {
     pub(super) async fn connection_action(&self, id: i64, action: &str, params: Map<String, Value>) -> Outcome {
         let (mut c, t) = self.connection_checked(id, ComponentOp::Action(action)).await?;
         t.timeout.check_action(now(), action).map_err(fail)?;
+        self.check_quota(action).await?;
         let (host, hid) = self.host_of(&c.host, c.host_id, &format!("connection {id}")).await?;
         let outcome =
             self.b.hosts.call(&host, "connection_action", vec![json!(hid), json!(action), Value::Object(params)]).await;

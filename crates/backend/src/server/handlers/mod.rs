@@ -27,11 +27,14 @@ use crate::permissions::{
 };
 use crate::placement::{LocationPrefs, Requirements, rank};
 use crate::store::{Connection, Element, Host, Topology, User};
-use crate::timeouts::TopologyTimeout;
+use crate::timeouts::{TimeoutEvent, TopologyTimeout};
 
 mod accounts;
 mod components;
 mod topology;
+mod usage;
+
+pub use topology::carry_out_timeouts;
 
 /// The methods this server answers (all others of ToMaTo's table are
 /// unknown here, also to `system.listMethods` and the OpenAPI document).
@@ -58,6 +61,12 @@ pub const SERVED: &[&str] = &[
     "connection_info",
     "connection_remove",
     "connection_action",
+    "element_usage",
+    "connection_usage",
+    "topology_usage",
+    "account_usage",
+    "organization_usage",
+    "host_usage",
 ];
 
 /// The `BACKEND` table narrowed to [`SERVED`].
@@ -131,6 +140,12 @@ pub async fn dispatch(
         "connection_info" => cx.connection_info(id(&bound, "id")?, bound.flag("fetch")?).await,
         "connection_remove" => cx.connection_remove(id(&bound, "id")?).await,
         "connection_action" => cx.connection_action(id(&bound, "id")?, bound.str("action")?, opt_map(&bound)?).await,
+        "element_usage" => cx.element_usage(id(&bound, "id")?).await,
+        "connection_usage" => cx.connection_usage(id(&bound, "id")?).await,
+        "topology_usage" => cx.topology_usage(id(&bound, "id")?).await,
+        "account_usage" => cx.account_usage(bound.str("name")?).await,
+        "organization_usage" => cx.organization_usage(bound.str("name")?).await,
+        "host_usage" => cx.host_usage(bound.str("name")?).await,
         other => Err(RpcError::internal(format!("`{other}` is listed as served but has no handler"))),
     }
 }

@@ -146,6 +146,13 @@ impl Cx<'_> {
 
     pub(super) async fn topology_remove(&self, id: i64) -> Outcome {
         let (t, _) = self.topology(id, TopologyOp::Remove).await?;
+        self.remove_topology(&t).await
+    }
+
+    /// Removes `t` from its hosts and the store; refused unless every
+    /// component is `created`. No permission check: the callers did it.
+    async fn remove_topology(&self, t: &Topology) -> Outcome {
+        let id = t.id;
         let elements = self.b.store.elements(t.id).await.map_err(fail)?;
         let connections = self.b.store.connections(t.id).await.map_err(fail)?;
         let busy: Vec<String> = elements
@@ -195,6 +202,14 @@ impl Cx<'_> {
             return self.topology_value(&t, false).await;
         }
         t.timeout.check_action(now(), action).map_err(fail)?;
+        self.check_quota(action).await?;
+        self.run_plan(&t, action).await
+    }
+
+    /// Carries out `action` on `t` in the model's order, reporting each
+    /// step; the first failure ends it with what was done and what failed.
+    /// No permission check: the callers did it.
+    async fn run_plan(&self, t: &Topology, action: &str) -> Outcome {
         let plan_action = TopologyAction::parse(action)
             .ok_or_else(|| RpcError::invalid_value(format!("topology_action: unknown action `{action}`")))?;
         let elements = self.b.store.elements(t.id).await.map_err(fail)?;
@@ -248,6 +263,37 @@ impl Cx<'_> {
         Ok(c.state.as_str())
     }
 }
+/// Carries out every topology timeout event due at `now` (warn, stop,
+/// destroy, remove), as the testbed rather than as a user. Each event is
+/// stored as done only after it worked; a failed one is tried again on the
+/// next pass and logged.
+pub async fn carry_out_timeouts(backend: &Backend, now: i64) -> Result<(), RpcError> {
+    let system = Cx { b: backend, user: None };
+    for mut t in backend.store.topologies(None).await.map_err(fail)? {
+        while let Some(event) = t.timeout.poll_event(now, &backend.timeouts) {
+            let outcome = match event {
+                TimeoutEvent::Warn => {
+                    tracing::info!("topology {} ({}) times out at {}", t.id, t.name, t.timeout.at);
+                    Ok(Value::Null)
+                }
+                TimeoutEvent::Stop => system.run_plan(&t, "stop").await,
+                TimeoutEvent::Destroy => system.run_plan(&t, "destroy").await,
+                TimeoutEvent::Remove => system.remove_topology(&t).await,
+            };
+            if let Err(e) = outcome {
+                tracing::warn!("topology {} timed out: {event:?} failed: {}", t.id, e.message);
+                break;
+            }
+            if event == TimeoutEvent::Remove {
+                break;
+            }
+            t.timeout = t.timeout.after(event);
+            backend.store.update_topology(&t).await.map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) type ModelView = (model::Topology, model::States, HashMap<ComponentId, (bool, i64)>);
 
 /// The stored components as the model's topology (elements named `e<id>`)
