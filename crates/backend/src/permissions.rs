@@ -208,6 +208,18 @@ pub struct FlagCategory {
     pub flags: &'static [Flag],
 }
 
+/// The flags of an account's own settings and restrictions (ToMaTo's
+/// "User Settings"), which its organization's admins may change.
+const USER_SETTINGS: &[Flag] = &[
+    Flag::NoTopologyCreate,
+    Flag::OverQuota,
+    Flag::RestrictedProfiles,
+    Flag::RestrictedTemplates,
+    Flag::RestrictedNetworks,
+    Flag::NewAccount,
+    Flag::NoMails,
+];
+
 /// ToMaTo's flag categories; each flag is in exactly one.
 pub const FLAG_CATEGORIES: [FlagCategory; 6] = {
     use Flag::*;
@@ -233,19 +245,7 @@ pub const FLAG_CATEGORIES: [FlagCategory; 6] = {
             flags: &[OrgaHostManager, OrgaHostContact],
         },
         FlagCategory { title: "error_management", onscreentitle: "Error Management", flags: &[Debug, ErrorNotify] },
-        FlagCategory {
-            title: "user",
-            onscreentitle: "User Settings",
-            flags: &[
-                NoTopologyCreate,
-                OverQuota,
-                RestrictedProfiles,
-                RestrictedTemplates,
-                RestrictedNetworks,
-                NewAccount,
-                NoMails,
-            ],
-        },
+        FlagCategory { title: "user", onscreentitle: "User Settings", flags: USER_SETTINGS },
     ]
 };
 
@@ -949,21 +949,10 @@ pub fn changeable_flags(who: &Subject<'_>, target: &Subject<'_>) -> Flags {
         out.set(GlobalAdmin, !itself);
     }
     if who.has(GlobalAdmin) || (who.has(OrgaAdmin) && who.organization == target.organization) {
-        for f in [
-            OrgaToplOwner,
-            OrgaToplManager,
-            OrgaToplUser,
-            OrgaAdminContact,
-            OrgaHostManager,
-            OrgaHostContact,
-            NoTopologyCreate,
-            OverQuota,
-            RestrictedProfiles,
-            RestrictedTemplates,
-            RestrictedNetworks,
-            NewAccount,
-            NoMails,
-        ] {
+        for f in [OrgaToplOwner, OrgaToplManager, OrgaToplUser, OrgaAdminContact, OrgaHostManager, OrgaHostContact]
+            .into_iter()
+            .chain(USER_SETTINGS.iter().copied())
+        {
             out.set(f, true);
         }
         out.set(OrgaAdmin, !itself);
