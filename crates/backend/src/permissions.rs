@@ -149,6 +149,37 @@ impl Flag {
         }
     }
 
+    /// What the flag means, in ToMaTo's words (`account_flags`).
+    pub fn description(self) -> &'static str {
+        match self {
+            Flag::Debug => "Debug: See everything",
+            Flag::ErrorNotify => "ErrorNotify: receive emails for new kinds of errors",
+            Flag::NoTopologyCreate => "NoTopologyCreate: Restriction on topology_create",
+            Flag::OverQuota => "OverQuota: Restriction on actions start, prepare and upload_grant",
+            Flag::NewAccount => "NewAccount: Account is new, just a tag",
+            Flag::RestrictedProfiles => "RestrictedProfiles: Can use restricted profiles",
+            Flag::RestrictedTemplates => "RestrictedTemplates: Can use restricted templates",
+            Flag::RestrictedNetworks => "RestrictedNetworks: Can use restricted Networks",
+            Flag::NoMails => "NoMails: Can not receive mails at all",
+            Flag::GlobalAdmin => "GlobalAdmin: Modify all accounts",
+            Flag::GlobalHostManager => "GlobalHostsManager: Can manage all hosts and sites",
+            Flag::GlobalToplOwner => "GlobalToplOwner: Owner for every topology",
+            Flag::GlobalToplManager => "GlobalToplManager: Manager for every topology",
+            Flag::GlobalToplUser => "GlobalToplUser: User for every topology",
+            Flag::GlobalHostContact => "GlobalHostContact: User receives mails about host problems",
+            Flag::GlobalAdminContact => "GlobalAdminContact: User receives mails to administrators",
+            Flag::OrgaAdmin => "OrgaAdmin: Modify all accounts of a specific organization",
+            Flag::OrgaHostManager => "OrgaHostsManager: Can manage all hosts and sites of a specific organization",
+            Flag::OrgaToplOwner => "OrgaToplOwner: Owner for every topology of a specific organization",
+            Flag::OrgaToplManager => "OrgaToplManager: Manager for every topology of a specific organization",
+            Flag::OrgaToplUser => "OrgaToplUser: User for every topology of a specific organization",
+            Flag::OrgaHostContact => {
+                "OrgaHostContact: User receives mails about host problems of a specific organization"
+            }
+            Flag::OrgaAdminContact => "OrgaAdminContact: User receives mails to a specific organization",
+        }
+    }
+
     /// Whether the flag only acts inside the holder's organization.
     pub fn is_orga(self) -> bool {
         self.name().starts_with("orga_")
@@ -165,6 +196,58 @@ impl fmt::Display for Flag {
         f.write_str(self.name())
     }
 }
+
+/// A group of flags as ToMaTo's account pages show them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlagCategory {
+    /// Its key (`manager_user_global`, ...).
+    pub title: &'static str,
+    /// Its heading for people.
+    pub onscreentitle: &'static str,
+    /// Its flags.
+    pub flags: &'static [Flag],
+}
+
+/// The flags of an account's own settings and restrictions (ToMaTo's
+/// "User Settings"), which its organization's admins may change.
+const USER_SETTINGS: &[Flag] = &[
+    Flag::NoTopologyCreate,
+    Flag::OverQuota,
+    Flag::RestrictedProfiles,
+    Flag::RestrictedTemplates,
+    Flag::RestrictedNetworks,
+    Flag::NewAccount,
+    Flag::NoMails,
+];
+
+/// ToMaTo's flag categories; each flag is in exactly one.
+pub const FLAG_CATEGORIES: [FlagCategory; 6] = {
+    use Flag::*;
+    [
+        FlagCategory {
+            title: "manager_user_global",
+            onscreentitle: "Global User Management",
+            flags: &[GlobalAdmin, GlobalToplOwner, GlobalToplManager, GlobalToplUser, GlobalAdminContact],
+        },
+        FlagCategory {
+            title: "manager_user_orga",
+            onscreentitle: "Organization-Internal User Management",
+            flags: &[OrgaAdmin, OrgaToplOwner, OrgaToplManager, OrgaToplUser, OrgaAdminContact],
+        },
+        FlagCategory {
+            title: "manager_host_global",
+            onscreentitle: "Global Host Management",
+            flags: &[GlobalHostManager, GlobalHostContact],
+        },
+        FlagCategory {
+            title: "manager_host_orga",
+            onscreentitle: "Organization-Internal Host Management",
+            flags: &[OrgaHostManager, OrgaHostContact],
+        },
+        FlagCategory { title: "error_management", onscreentitle: "Error Management", flags: &[Debug, ErrorNotify] },
+        FlagCategory { title: "user", onscreentitle: "User Settings", flags: USER_SETTINGS },
+    ]
+};
 
 /// A set of flags.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -249,6 +332,26 @@ impl Role {
             Role::User => "user",
             Role::Manager => "manager",
             Role::Owner => "owner",
+        }
+    }
+
+    /// ToMaTo's title of the role (`topology_permissions`).
+    pub fn title(self) -> &'static str {
+        match self {
+            Role::Null => "[no permission]",
+            Role::User => "User",
+            Role::Manager => "Manager",
+            Role::Owner => "Owner",
+        }
+    }
+
+    /// What the role allows, in ToMaTo's words.
+    pub fn description(self) -> &'static str {
+        match self {
+            Role::Null => "no access at all",
+            Role::User => "no destroy/prepare, no topology changes, no permission changes",
+            Role::Manager => "full topology control, no topology delete, no permission changes",
+            Role::Owner => "full topology control, permission changes, topology removal",
         }
     }
 
@@ -846,21 +949,10 @@ pub fn changeable_flags(who: &Subject<'_>, target: &Subject<'_>) -> Flags {
         out.set(GlobalAdmin, !itself);
     }
     if who.has(GlobalAdmin) || (who.has(OrgaAdmin) && who.organization == target.organization) {
-        for f in [
-            OrgaToplOwner,
-            OrgaToplManager,
-            OrgaToplUser,
-            OrgaAdminContact,
-            OrgaHostManager,
-            OrgaHostContact,
-            NoTopologyCreate,
-            OverQuota,
-            RestrictedProfiles,
-            RestrictedTemplates,
-            RestrictedNetworks,
-            NewAccount,
-            NoMails,
-        ] {
+        for f in [OrgaToplOwner, OrgaToplManager, OrgaToplUser, OrgaAdminContact, OrgaHostManager, OrgaHostContact]
+            .into_iter()
+            .chain(USER_SETTINGS.iter().copied())
+        {
             out.set(f, true);
         }
         out.set(OrgaAdmin, !itself);
@@ -1367,6 +1459,18 @@ mod tests {
         // Re-sending a flag's current value is no change.
         assert_eq!(check_user_modify(&oadmin, &oadmin, &[], &set(Flag::OrgaAdmin, true)), Ok(()));
         assert!(check_user_modify(&oadmin, &oadmin, &[], &set(Flag::OrgaAdmin, false)).is_err());
+    }
+
+    #[test]
+    fn every_flag_has_a_description_and_exactly_one_category() {
+        for f in Flag::ALL {
+            assert!(!f.description().is_empty(), "{f}");
+            let n = FLAG_CATEGORIES.iter().filter(|c| c.flags.contains(&f)).count();
+            assert_eq!(n, 1, "{f} is in {n} categories");
+        }
+        assert_eq!(FLAG_CATEGORIES.iter().map(|c| c.flags.len()).sum::<usize>(), Flag::ALL.len());
+        assert_eq!(Role::Owner.title(), "Owner");
+        assert!(Role::ALL.iter().all(|r| !r.description().is_empty()));
     }
 
     #[test]

@@ -103,3 +103,121 @@ async fn roles_decide_who_sees_and_changes_a_topology() {
         assert_eq!(field(&out, prefix).join(" "), want, "{prefix}in\n{out}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn administration_and_topology_files_through_python() {
+    if !is_root() {
+        return;
+    }
+    let ca = rpc::Ca::create("test CA").unwrap();
+    let host = HostDaemon::start("adm", &ca).await;
+    let server = Server::start(&ca).await;
+    server.register(&host).await;
+    server.user("alice", "alice-secret", false).await;
+    let out =
+        server.python("admin_e2e.py", &[("ROOT_PASSWORD", "root-secret"), ("ALICE_PASSWORD", "alice-secret")]).await;
+    println!("{out}");
+    let expect = [
+        ("org create ", "University"),
+        ("org list ", "lab uni"),
+        ("org modify ", "Uni KL"),
+        ("org bad attr ", "invalid_value"),
+        (
+            "org bad attr message ",
+            "organization_modify: attrs.colour is not allowed; allowed: `label`, `description`, `homepage_url`, `image_url`",
+        ),
+        ("alice org create ", "denied"),
+        ("alice org create message ", "CreateOrganization needs global_admin or global_host_manager"),
+        ("site create ", "uni"),
+        ("site list ", "kl"),
+        ("site modify ", "the lab"),
+        ("site bad value ", "invalid_value"),
+        ("site bad value message ", "site_modify: attrs.location must be a string, not 5"),
+        ("alice site create ", "denied"),
+        ("carol flags ", "orga_admin"),
+        ("list uni ", "carol"),
+        ("list admins ", "root"),
+        ("carol list uni ", "1"),
+        ("carol list all ", "denied"),
+        ("carol creates dave ", "ok"),
+        ("carol grants global ", "denied"),
+        ("carol grants herself admin ", "denied"),
+        ("carol sets over_quota ", "over_quota"),
+        ("carol modifies alice ", "denied"),
+        ("alice self ", "Alice A. alice@lab.example True"),
+        ("alice self flag ", "denied"),
+        (
+            "alice self flag message ",
+            "you may not change the flag global_admin of this account; you may change: nomails",
+        ),
+        ("alice ignore flag ", "nomails"),
+        ("alice quota ", "denied"),
+        ("alice bad key ", "invalid_value"),
+        ("alice new password ", "alice"),
+        ("alice removes carol ", "denied"),
+        (
+            "flags ",
+            "23 error_management manager_host_global manager_host_orga manager_user_global manager_user_orga user",
+        ),
+        ("flag configuration ", "6"),
+        ("roles ", "manager null owner user Owner"),
+        ("template list ", "debian"),
+        ("template modify ", "True"),
+        ("template info ", "5"),
+        ("template bad tech ", "invalid_value"),
+        ("template bad tech message ", "`type`: `vm` is not a template type; allowed: full, container, repy"),
+        ("template bad value ", "invalid_value"),
+        ("template bad value message ", "template_modify: attrs.preference must be an integer, not \"high\""),
+        ("alice template create ", "denied"),
+        ("alice template create message ", "ManageTemplatesAndProfiles needs global_admin"),
+        ("profile ", "256 1.0 2.0"),
+        ("profile list ", "small"),
+        ("profile bad ram ", "invalid_value"),
+        ("alice profile remove ", "denied"),
+        ("network ", "internet 10"),
+        ("network info ", "Internet"),
+        ("alice network create ", "denied"),
+        ("after removal ", "0 0 0"),
+        ("template gone ", "entity_does_not_exist"),
+        ("host info ", "site1"),
+        ("host modify ", "host1"),
+        ("alice host modify ", "denied"),
+        ("host bad attr ", "invalid_value"),
+        ("remove uni in use ", "not_empty"),
+        ("remove uni in use message ", "organization `uni` still has 2 users"),
+        ("remove site1 in use ", "not_empty"),
+        ("remove site1 in use message ", "site `site1` still has 1 hosts"),
+        ("carol removes dave ", "ok"),
+        ("uni removed ", "ok"),
+        ("uni gone ", "entity_does_not_exist"),
+        ("capabilities ", "True True"),
+        ("capabilities container ", "container True"),
+        ("capabilities bridge ", "True"),
+        ("capabilities unknown ", "unsupported_type"),
+        ("capabilities no host ", "entity_does_not_exist"),
+        ("export ", "4 4 1 exchange"),
+        ("export ids ", "pc1 pc1.eth0 pc2 pc2.eth0"),
+        ("import ", "4 1 0 True"),
+        ("roundtrip ", "True"),
+        ("imported info ", "exchange 4"),
+        ("import bad ", "invalid_value"),
+        ("import version ", "invalid_value"),
+        (
+            "import version message ",
+            "topology_import: `data` has 1 problem(s): file: `file_information.version`: 9 is not supported; supported versions: 3, 4",
+        ),
+        ("topologies ", "2"),
+        ("root export ", "denied"),
+        ("topologies left ", "0"),
+    ];
+    for (prefix, want) in expect {
+        assert_eq!(field(&out, prefix).join(" "), want, "{prefix}in\n{out}");
+    }
+    // A bad file names every problem at once and creates nothing.
+    let bad = field(&out, "import bad message ").join(" ");
+    assert!(bad.contains("2 problem(s)") && bad.contains("`ram`") && bad.contains("`delay_to`"), "{bad}");
+    assert!(field(&out, "capabilities unknown message ").join(" ").contains("toaster"), "{out}");
+    assert!(server.backend.store.topologies(None).await.unwrap().is_empty());
+    let h = server.backend.store.host("host1").await.unwrap();
+    assert_eq!(server.backend.hosts.call(&h, "element_list", vec![]).await.unwrap(), serde_json::json!([]));
+}

@@ -267,6 +267,9 @@ async fn a_restart_loses_nothing(db: TestDb) {
     assert_eq!(s.host("h1").await.unwrap(), h);
     assert_eq!(s.template("container", "debian12").await.unwrap(), tpl);
     assert_eq!(s.profile("repy", "tiny").await.unwrap(), prof);
+    assert_eq!(s.template_by_id(tpl.id).await.unwrap(), tpl);
+    assert_eq!(s.profile_by_id(prof.id).await.unwrap(), prof);
+    assert_eq!(s.profile_by_id(prof.id + 1000).await.unwrap_err().code(), "entity_does_not_exist");
     assert_eq!(s.networks().await.unwrap(), vec![net]);
     assert_eq!(s.topology(t.id).await.unwrap(), t);
     assert_eq!(s.topologies(Some("bob")).await.unwrap(), vec![t.clone()]);

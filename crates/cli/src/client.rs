@@ -227,6 +227,11 @@ pub enum Remote {
         /// Which.
         topology: String,
     },
+    /// Create a topology from a file with `topology_import`.
+    Import {
+        /// The file.
+        file: String,
+    },
     /// Write the topology as a file.
     Export {
         /// Which.
@@ -543,6 +548,18 @@ pub fn topology(cmd: Remote) -> anyhow::Result<ExitCode> {
             api.call("topology_remove", json!([id]))?;
             println!("topology {id} removed");
         }
+        Remote::Import { file } => {
+            let Some(data) = tomato_file(&file)? else { return Ok(ExitCode::from(1)) };
+            let answer = api.call("topology_import", json!([data]))?;
+            let count = |i: usize| answer[i].as_array().map(Vec::len).unwrap_or(0);
+            println!(
+                "topology {} imported from {file}: {} elements, {} connections; start it with `tomato topology start {}`",
+                answer[0],
+                count(1),
+                count(2),
+                answer[0]
+            );
+        }
         Remote::Export { topology, to } => {
             let id = topology_id(&api, &topology)?;
             let info = api.call("topology_info", json!([id, true]))?;
@@ -551,6 +568,24 @@ pub fn topology(cmd: Remote) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file as a ToMaTo export: a ToMaTo file as it is (the backend reads
+/// versions 3 and 4), any other format read and written as version 4.
+/// `None` after printing the file's problems.
+fn tomato_file(path: &str) -> anyhow::Result<Option<Value>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    if let Ok(doc) = serde_json::from_str::<Value>(&text)
+        && file::tomato::is_tomato(&doc)
+    {
+        return Ok(Some(doc));
+    }
+    let loaded = file::load(&text, Format::from_path(path));
+    if !loaded.problems.is_empty() {
+        eprintln!("{path}: {} problem(s)\n{}", loaded.problems.len(), model::problem::report(&loaded.problems));
+        return Ok(None);
+    }
+    Ok(Some(file::tomato::export(&loaded.topology)))
 }
 
 fn print_topology(info: &Value) {

@@ -80,6 +80,11 @@ pub enum TopologyCommand {
     Destroy(Which),
     /// Remove a destroyed topology from the backend.
     Remove(Which),
+    /// Create a topology on the backend from a file in one `topology_import` call (a ToMaTo export as it is, other formats converted), not started.
+    Upload {
+        /// The topology file.
+        file: String,
+    },
     /// Write a topology on the backend as a file (component names from `tomato up`).
     Export {
         /// The topology's id or name.
@@ -122,6 +127,7 @@ pub fn run(cmd: TopologyCommand) -> anyhow::Result<ExitCode> {
         TopologyCommand::Destroy(w) => action(w, "destroy"),
         TopologyCommand::Remove(w) => crate::client::topology(Remote::Remove { topology: w.topology }),
         TopologyCommand::Export { topology, to } => crate::client::topology(Remote::Export { topology, to }),
+        TopologyCommand::Upload { file } => crate::client::topology(Remote::Import { file }),
         TopologyCommand::Validate { files, against, state } => {
             let current = match &against {
                 Some(path) => match load_valid(path)? {

@@ -230,6 +230,19 @@ async fn serve_runs_a_topology_for_the_cli_and_keeps_it_over_a_restart() {
     let ping = serve.ok(&["element", "exec", "pair", "b", "ping", "-c", "2", "10.0.0.1"]);
     assert!(ping.contains("2 packets received") && min_rtt(&ping) >= 60.0, "{ping}");
 
+    // The same file uploaded through `topology_import`: created, not
+    // started, its components named as in the file; exported back, it
+    // carries the file's attributes.
+    let import = serve.ok(&["topology", "upload", file.to_str().unwrap()]);
+    assert!(import.contains("topology 2 imported from") && import.contains("4 elements, 1 connections"), "{import}");
+    let info = serve.ok(&["topology", "info", "2"]);
+    assert!(info.contains("topology 2 `pair`: created") && info.contains("a.eth0 -- b.eth0"), "{info}");
+    let exported = serve.ok(&["topology", "export", "2", "--to", "json"]);
+    assert!(exported.contains("\"delay_to\": 10") && exported.contains("10.0.0.2/24"), "{exported}");
+    let bad = serve.tomato(&["topology", "upload", "/nonexistent.yaml"], None);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("/nonexistent.yaml"), "{bad:?}");
+    serve.ok(&["topology", "remove", "2"]);
+
     let down = serve.ok(&["down", "pair"]);
     assert!(down.contains("topology 1 removed"), "{down}");
     let list = serve.ok(&["topology", "list", "--json"]);

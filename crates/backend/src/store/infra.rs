@@ -697,6 +697,11 @@ impl Store {
         template_from_row(&self.by_type_and_name("template", kind, name).await?)
     }
 
+    /// The template with id `id`.
+    pub async fn template_by_id(&self, id: i64) -> Result<Template, StoreError> {
+        template_from_row(&self.by_id("template", id).await?)
+    }
+
     /// Every template, or those of one type; by type, preference (highest
     /// first) and name.
     pub async fn templates(&self, kind: Option<&str>) -> Result<Vec<Template>, StoreError> {
@@ -762,6 +767,11 @@ impl Store {
     /// The profile `name` of type `kind`.
     pub async fn profile(&self, kind: &str, name: &str) -> Result<Profile, StoreError> {
         profile_from_row(&self.by_type_and_name("profile", kind, name).await?)
+    }
+
+    /// The profile with id `id`.
+    pub async fn profile_by_id(&self, id: i64) -> Result<Profile, StoreError> {
+        profile_from_row(&self.by_id("profile", id).await?)
     }
 
     /// Every profile, or those of one type; by type, preference and name.
@@ -868,6 +878,15 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.ok_or_else(|| StoreError::not_found(table, format!("{kind}/{name}")))
+    }
+
+    /// The row of `table` (`template` or `profile`) with id `id`.
+    async fn by_id(&self, table: &'static str, id: i64) -> Result<AnyRow, StoreError> {
+        let row = sqlx::query(sql(format!("SELECT * FROM {table} WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.ok_or_else(|| StoreError::not_found(table, id))
     }
 
     /// Rows of `table` (`template` or `profile`), of one type or all, by

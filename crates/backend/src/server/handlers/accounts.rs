@@ -1,6 +1,11 @@
-//! Accounts and hosts: `account_*` and `host_*`.
+//! Accounts: `account_*` (info, list, create, modify, remove) and the
+//! flag tables.
 
 use super::*;
+use crate::permissions::{
+    FLAG_CATEGORIES, FlagCategory, UserField, changeable_flags, changeable_user_fields, check_user_modify,
+};
+use crate::quota::Quota;
 
 impl Cx<'_> {
     // ---- accounts ---------------------------------------------------------
@@ -13,20 +18,117 @@ impl Cx<'_> {
         };
         let private =
             target.name == me.name || check_admin(&subject(me), AdminOp::ViewUserDetails(&subject(&target))).is_ok();
-        let mut info = json!({
-            "name": target.name,
-            "organization": target.organization,
-            "realname": target.realname,
-            "created": target.created,
-        });
-        if private && let Some(obj) = info.as_object_mut() {
-            obj.insert("email".into(), json!(target.email));
-            obj.insert("flags".into(), json!(target.flags.names()));
-            obj.insert("last_login".into(), json!(target.last_login));
-            obj.insert("client_data".into(), json!(target.client_data));
-            obj.insert("quota".into(), self.quota_value(&target).await?);
+        let mut info = account_value(&target, private);
+        if private {
+            // With this month's use, which the store's user record lacks.
+            info["quota"] = self.quota_with_use(&target).await?;
         }
         Ok(info)
+    }
+
+    pub(super) async fn account_list(&self, organization: Option<&str>, with_flag: Option<&str>) -> Outcome {
+        let me = self.me()?;
+        let op = match organization {
+            None => AdminOp::ListAllUsers,
+            Some(org) => AdminOp::ListOrganizationUsers(org),
+        };
+        check_admin(&subject(me), op).map_err(fail)?;
+        let flag = with_flag.map(Flag::parse).transpose().map_err(fail)?;
+        let users = self.b.store.users(organization).await.map_err(fail)?;
+        Ok(Value::Array(
+            users.iter().filter(|u| flag.is_none_or(|f| u.flags.has(f))).map(|u| account_value(u, true)).collect(),
+        ))
+    }
+
+    /// `account_modify`: the caller's own account or, for administrators,
+    /// another's. Keys and flags the caller may not change are refused
+    /// (or skipped, with ToMaTo's `ignore_*_on_unauthorized`).
+    pub(super) async fn account_modify(&self, bound: &Bound) -> Outcome {
+        let me = self.me()?;
+        let mut target = match bound.opt_str("name")? {
+            None => me.clone(),
+            Some(n) => self.b.store.user(n).await.map_err(fail)?,
+        };
+        let (ignore_keys, ignore_flags) =
+            (bound.flag("ignore_key_on_unauthorized")?, bound.flag("ignore_flag_on_unauthorized")?);
+        let (who, before) = (subject(me), target.clone());
+        let allowed_fields = changeable_user_fields(&who, &subject(&before));
+        let allowed_flags = changeable_flags(&who, &subject(&before));
+        let mut changes = opt_attrs(bound);
+        let mut flags = BTreeMap::new();
+        if let Some(value) = changes.remove("flags") {
+            let map = value.as_object().ok_or_else(|| {
+                invalid_attr(bound, "flags", &format!("must be a map of flag name to true/false, not {value}"))
+            })?;
+            for (name, on) in map {
+                let flag = Flag::parse(name).map_err(fail)?;
+                let on = on
+                    .as_bool()
+                    .ok_or_else(|| invalid_attr(bound, "flags", &format!("{name} must be true or false")))?;
+                if !(ignore_flags && target.flags.has(flag) != on && !allowed_flags.has(flag)) {
+                    flags.insert(flag, on);
+                }
+            }
+        }
+        let mut fields = Vec::new();
+        let mut password = None;
+        for (key, value) in changes {
+            let field = match key.as_str() {
+                "realname" => UserField::Realname,
+                "email" => UserField::Email,
+                "password" => UserField::Password,
+                "organization" => UserField::Organization,
+                "quota" => UserField::Quota,
+                k if k.starts_with('_') => UserField::ClientData,
+                _ => {
+                    return Err(invalid_attr(
+                        bound,
+                        &key,
+                        "is not allowed; allowed: `realname`, `email`, `password`, `organization`, `flags`, `quota`, `_*` client data",
+                    ));
+                }
+            };
+            if ignore_keys && !allowed_fields.contains(&field) {
+                continue;
+            }
+            fields.push(field);
+            match field {
+                UserField::Realname => target.realname = text(&value).map_err(|w| invalid_attr(bound, &key, w))?,
+                UserField::Email => target.email = text(&value).map_err(|w| invalid_attr(bound, &key, w))?,
+                UserField::Organization => {
+                    target.organization = text(&value).map_err(|w| invalid_attr(bound, &key, w))?
+                }
+                UserField::Password => password = Some(text(&value).map_err(|w| invalid_attr(bound, &key, w))?),
+                UserField::Quota => set_quota(bound, &mut target, &value)?,
+                UserField::ClientData if value.is_null() => {
+                    target.client_data.remove(&key);
+                }
+                // `flags` was taken out of the changes above.
+                UserField::ClientData | UserField::Flags => {
+                    target.client_data.insert(key, value);
+                }
+            }
+        }
+        check_user_modify(&who, &subject(&before), &fields, &flags).map_err(fail)?;
+        for (flag, on) in flags {
+            target.flags.set(flag, on);
+        }
+        if let Some(p) = password {
+            self.b.store.set_password(&target.name, &p).await.map_err(fail)?;
+        }
+        self.b.store.update_user(&target).await.map_err(fail)?;
+        Ok(account_value(&target, true))
+    }
+
+    pub(super) async fn account_remove(&self, name: Option<&str>) -> Outcome {
+        let me = self.me()?;
+        let target = match name {
+            None => me.clone(),
+            Some(n) => self.b.store.user(n).await.map_err(fail)?,
+        };
+        check_admin(&subject(me), AdminOp::RemoveUser(&subject(&target))).map_err(fail)?;
+        self.b.store.remove_user(&target.name).await.map_err(fail)?;
+        Ok(Value::Null)
     }
 
     pub(super) async fn account_create(&self, bound: &Bound) -> Outcome {
@@ -36,10 +138,7 @@ impl Cx<'_> {
             check_admin(&subject(me), AdminOp::CreateUser(organization)).map_err(fail)?;
         }
         self.b.store.organization(organization).await.map_err(fail)?;
-        let attrs = match bound.value("attrs") {
-            Some(Value::Object(m)) => m.clone(),
-            _ => Map::new(),
-        };
+        let attrs = opt_attrs(bound);
         let mut user = User::new(name, organization, "", "", now());
         for (key, value) in attrs {
             let text = || {
@@ -68,46 +167,70 @@ impl Cx<'_> {
         self.b.store.create_user(&user, password).await.map_err(fail)?;
         Ok(json!({"name": user.name, "organization": user.organization, "realname": user.realname}))
     }
+}
 
-    // ---- hosts ------------------------------------------------------------
-
-    pub(super) async fn host_create(&self, bound: &Bound) -> Outcome {
-        let me = self.me()?;
-        let (name, site) = (bound.str("name")?, bound.str("site")?);
-        let site = self.b.store.site(site).await.map_err(fail)?;
-        check_admin(&subject(me), AdminOp::CreateHost(&site.organization)).map_err(fail)?;
-        let attrs = match bound.value("attrs") {
-            Some(Value::Object(m)) => m.clone(),
-            _ => Map::new(),
-        };
-        const ALLOWED: &str = "allowed: `address`, `rpcurl`, `fingerprint` (required), `description`";
-        let field = |key: &str| -> Result<String, RpcError> {
-            attrs.get(key).and_then(Value::as_str).map(String::from).ok_or_else(|| {
-                RpcError::invalid_value(format!("host_create: attrs.{key} (a string) is missing; {ALLOWED}"))
-                    .with_data(json!({"field": key}))
-            })
-        };
-        if let Some(key) =
-            attrs.keys().find(|k| !["address", "rpcurl", "fingerprint", "description"].contains(&k.as_str()))
-        {
-            return Err(RpcError::invalid_value(format!("host_create: attrs.{key} is not allowed; {ALLOWED}"))
-                .with_data(json!({"field": key})));
-        }
-        let mut host = Host::new(name, &site.name, &field("address")?, &field("rpcurl")?, &field("fingerprint")?);
-        if attrs.contains_key("description") {
-            host.description = field("description")?;
-        }
-        let host = hosts::register(&self.b.store, &self.b.hosts, host, &site.organization, now()).await?;
-        Ok(host_value(&host))
+/// An account's info: public fields, and the private ones (e-mail, flags,
+/// quota, last login, client data) when `private`.
+fn account_value(u: &User, private: bool) -> Value {
+    let mut info = json!({
+        "name": u.name,
+        "organization": u.organization,
+        "realname": u.realname,
+        "created": u.created,
+    });
+    if private && let Some(obj) = info.as_object_mut() {
+        obj.insert("email".into(), json!(u.email));
+        obj.insert("flags".into(), json!(u.flags.names()));
+        obj.insert("quota".into(), quota_value(&u.quota));
+        obj.insert("last_login".into(), json!(u.last_login));
+        obj.insert("client_data".into(), json!(u.client_data));
     }
+    info
+}
 
-    pub(super) async fn host_list(&self, site: Option<&str>, organization: Option<&str>) -> Outcome {
-        let mut list = self.b.store.hosts(site).await.map_err(fail)?;
-        if let (None, Some(org)) = (site, organization) {
-            let sites: BTreeSet<String> =
-                self.b.store.sites(Some(org)).await.map_err(fail)?.into_iter().map(|s| s.name).collect();
-            list.retain(|h| sites.contains(&h.site));
-        }
-        Ok(Value::Array(list.iter().map(host_value).collect()))
+fn quota_value(q: &Quota) -> Value {
+    let m = &q.monthly;
+    json!({"monthly": {"cputime": m.cputime, "memory": m.memory, "diskspace": m.diskspace, "traffic": m.traffic}})
+}
+
+/// Sets the parts of the monthly quota that `value` (`{monthly: {cputime,
+/// memory, diskspace, traffic}}`) names.
+fn set_quota(bound: &Bound, user: &mut User, value: &Value) -> Result<(), RpcError> {
+    const WANT: &str = "must be {\"monthly\": {\"cputime\"|\"memory\"|\"diskspace\"|\"traffic\": number}}";
+    let monthly = value.get("monthly").and_then(Value::as_object).ok_or_else(|| invalid_attr(bound, "quota", WANT))?;
+    let m = &mut user.quota.monthly;
+    for (key, v) in monthly {
+        let slot = match key.as_str() {
+            "cputime" => &mut m.cputime,
+            "memory" => &mut m.memory,
+            "diskspace" => &mut m.diskspace,
+            "traffic" => &mut m.traffic,
+            _ => return Err(invalid_attr(bound, "quota", WANT)),
+        };
+        *slot = v.as_f64().ok_or_else(|| invalid_attr(bound, "quota", WANT))?;
     }
+    Ok(())
+}
+
+/// `account_flags`: every flag with its description.
+pub(super) fn account_flags() -> Value {
+    Value::Object(Flag::ALL.iter().map(|f| (f.name().to_string(), json!(f.description()))).collect())
+}
+
+/// `account_flag_categories`: each category's title with its flags.
+pub(super) fn account_flag_categories() -> Value {
+    Value::Object(FLAG_CATEGORIES.iter().map(|c| (c.title.to_string(), json!(category_flags(c)))).collect())
+}
+
+/// `account_flag_configuration`: the flags and the categories together.
+pub(super) fn account_flag_configuration() -> Value {
+    let categories: Vec<Value> = FLAG_CATEGORIES
+        .iter()
+        .map(|c| json!({"title": c.title, "onscreentitle": c.onscreentitle, "flags": category_flags(c)}))
+        .collect();
+    json!({"flags": account_flags(), "categories": categories})
+}
+
+fn category_flags(c: &FlagCategory) -> Vec<&'static str> {
+    c.flags.iter().map(|f| f.name()).collect()
 }

@@ -106,23 +106,16 @@ impl Cx<'_> {
         })
     }
 
-    pub(super) async fn element_create(&self, bound: &Bound) -> Outcome {
-        let top = id(bound, "top")?;
+    /// `element_create(top, type, parent, attrs)`, also run by
+    /// `topology_import` for each element of the file.
+    pub(super) async fn element_create(&self, top: i64, type_name: &str, parent: Option<i64>, attrs: Attrs) -> Outcome {
         let (t, _) = self.topology(top, TopologyOp::CreateComponent).await?;
-        let kind = model::registry().lookup(bound.str("type")?, Class::Element).map_err(|m| {
+        let kind = model::registry().lookup(type_name, Class::Element).map_err(|m| {
             RpcError::invalid_value(format!("element_create: type: {m}")).with_data(json!({"field": "type"}))
         })?;
-        let attrs: Attrs = match bound.value("attrs") {
-            Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            _ => Attrs::new(),
-        };
-        let parent = match bound.opt_id("parent")? {
+        let parent = match parent {
             None => None,
             Some(p) => {
-                let p = p.as_int().ok_or_else(|| {
-                    RpcError::invalid_value("element_create: `parent` must be a decimal id")
-                        .with_data(json!({"field": "parent"}))
-                })?;
                 let parent = self.b.store.element(p).await.map_err(fail)?;
                 if parent.topology != t.id {
                     return Err(RpcError::invalid_value(format!(
@@ -249,8 +242,9 @@ impl Cx<'_> {
         Ok((c, t))
     }
 
-    pub(super) async fn connection_create(&self, bound: &Bound) -> Outcome {
-        let ends = [id(bound, "el1")?, id(bound, "el2")?];
+    /// `connection_create(el1, el2, attrs)`; `attrs.type` picks the
+    /// connection type (`bridge` by default).
+    pub(super) async fn connection_create(&self, ends: [i64; 2], mut attrs: Attrs) -> Outcome {
         let e1 = self.b.store.element(ends[0]).await.map_err(fail)?;
         let e2 = self.b.store.element(ends[1]).await.map_err(fail)?;
         if e1.topology != e2.topology {
@@ -261,10 +255,6 @@ impl Cx<'_> {
             .with_data(json!({"field": "el2"})));
         }
         let (t, _) = self.topology(e1.topology, TopologyOp::CreateComponent).await?;
-        let mut attrs: Attrs = match bound.value("attrs") {
-            Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            _ => Attrs::new(),
-        };
         let type_name = match attrs.remove("type") {
             None | Some(Value::Null) => "bridge".to_string(),
             Some(Value::String(s)) => s,

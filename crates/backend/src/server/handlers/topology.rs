@@ -296,9 +296,14 @@ pub async fn carry_out_timeouts(backend: &Backend, now: i64) -> Result<(), RpcEr
 
 pub(super) type ModelView = (model::Topology, model::States, HashMap<ComponentId, (bool, i64)>);
 
-/// The stored components as the model's topology (elements named `e<id>`)
-/// with their states, for the model's planner; and the store id of each
-/// component the plan may name.
+/// The client-data key that holds a component's name in its file (`pc1`,
+/// `pc1.eth0`), as `tomato up` and `topology_import` set it.
+pub(super) const NAME_KEY: &str = "_name";
+
+/// The stored components as the model's topology with their states, and
+/// the store id of each component the model names. Elements are named by
+/// [`NAME_KEY`] (its last part), or `e<id>` where that is missing or taken
+/// among the siblings; their attributes are the stored ones without it.
 pub(super) fn model_view(elements: &[Element], connections: &[Connection]) -> Result<ModelView, RpcError> {
     let kind = |name: &str| {
         model::registry()
@@ -306,11 +311,29 @@ pub(super) fn model_view(elements: &[Element], connections: &[Connection]) -> Re
             .map(KindRef)
             .ok_or_else(|| RpcError::internal(format!("the store holds an unknown kind `{name}`")))
     };
-    let name = |id: i64| format!("e{id}");
+    let mut taken: BTreeSet<(Option<i64>, String)> = BTreeSet::new();
+    let mut names: HashMap<i64, String> = HashMap::new();
+    for e in elements {
+        let own = e.attrs.get(NAME_KEY).and_then(Value::as_str).and_then(|n| n.rsplit('.').next());
+        let mut name = match own {
+            Some(n) if !n.is_empty() && !taken.contains(&(e.parent, n.to_string())) => n.to_string(),
+            _ => format!("e{}", e.id),
+        };
+        while taken.contains(&(e.parent, name.clone())) {
+            name.push('_');
+        }
+        taken.insert((e.parent, name.clone()));
+        names.insert(e.id, name);
+    }
     let by_id: HashMap<i64, &Element> = elements.iter().map(|e| (e.id, e)).collect();
     let path = |e: &Element| match e.parent {
-        None => ElementPath::top(name(e.id)),
-        Some(p) => ElementPath::child(name(p), name(e.id)),
+        None => ElementPath::top(&names[&e.id]),
+        Some(p) => ElementPath::child(&names[&p], &names[&e.id]),
+    };
+    let model_element = |e: &Element, children| -> Result<model::Element, RpcError> {
+        let mut attrs = e.attrs.clone();
+        attrs.remove(NAME_KEY);
+        Ok(model::Element { name: names[&e.id].clone(), kind: kind(&e.kind)?, attrs, children })
     };
     let mut topology = model::Topology::default();
     let mut states = model::States::new();
@@ -321,21 +344,12 @@ pub(super) fn model_view(elements: &[Element], connections: &[Connection]) -> Re
         if e.parent.is_some() {
             continue;
         }
-        let mut children = Vec::new();
-        for c in elements.iter().filter(|c| c.parent == Some(e.id)) {
-            children.push(model::Element {
-                name: name(c.id),
-                kind: kind(&c.kind)?,
-                attrs: Attrs::new(),
-                children: Vec::new(),
-            });
-        }
-        topology.elements.push(model::Element {
-            name: name(e.id),
-            kind: kind(&e.kind)?,
-            attrs: Attrs::new(),
-            children,
-        });
+        let children = elements
+            .iter()
+            .filter(|c| c.parent == Some(e.id))
+            .map(|c| model_element(c, Vec::new()))
+            .collect::<Result<Vec<_>, _>>()?;
+        topology.elements.push(model_element(e, children)?);
     }
     for c in connections {
         let end = |id: i64| {
@@ -348,7 +362,7 @@ pub(super) fn model_view(elements: &[Element], connections: &[Connection]) -> Re
         let cid = ComponentId::Connection(ends.clone());
         states.insert(cid.clone(), c.state);
         ids.insert(cid, (false, c.id));
-        topology.connections.push(model::Connection { kind: kind(&c.kind)?, ends, attrs: Attrs::new() });
+        topology.connections.push(model::Connection { kind: kind(&c.kind)?, ends, attrs: c.attrs.clone() });
     }
     Ok((topology, states, ids))
 }
