@@ -8,8 +8,10 @@
 //! - [`handlers`]: the dispatcher and the methods served.
 //! - [`hosts`]: clients of the hostmanagers, polling and registration.
 //! - [`admin`]: bootstrap (the first admin account).
+//! - `console.rs`: element consoles relayed to the hosts (WebSocket).
 
 pub mod admin;
+mod console;
 pub mod handlers;
 pub mod hosts;
 mod http;
