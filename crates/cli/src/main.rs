@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod archive;
 mod backend;
 mod capabilities;
+mod captures;
 mod cert;
 mod client;
 mod console;
@@ -67,6 +69,12 @@ enum Command {
     /// Connections of a topology on the backend: change a running link, show it.
     #[command(subcommand)]
     Connection(client::ConnectionCommand),
+    /// Executable archives (nlXTP): upload to elements and run, status, download the results.
+    #[command(subcommand)]
+    Archive(archive::ArchiveCommand),
+    /// Packet capture on a connection: start, stop, download, live to stdout.
+    #[command(subcommand)]
+    Capture(captures::CaptureCommand),
     /// Print the shell completion script: `tomato completions bash > /etc/bash_completion.d/tomato`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -91,6 +99,8 @@ fn main() -> ExitCode {
         Command::Down(which) => client::down(which),
         Command::Element(cmd) => client::element(cmd),
         Command::Connection(cmd) => client::connection(cmd),
+        Command::Archive(cmd) => archive::run(cmd),
+        Command::Capture(cmd) => captures::run(cmd),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "tomato", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
