@@ -79,40 +79,56 @@ async fn connect(backend: &Backend, headers: &HeaderMap, id: i64) -> Result<rpc:
         .map_err(|e| RpcError { message: format!("console of element {id}: host {name}: {}", e.message), ..e })
 }
 
+/// What a relayed message becomes on the other side.
+enum Relayed<M> {
+    /// Send this.
+    Send(M),
+    /// Nothing to pass on (pings, pongs: each side answers its own).
+    Skip,
+    /// The sender closed.
+    End,
+}
+
 /// Copies messages both ways until either side closes.
 async fn relay(user: WebSocket, host: rpc::client::WebSocket) {
-    let (mut user_tx, mut user_rx) = user.split();
-    let (mut host_tx, mut host_rx) = host.split();
-    let to_host = async {
-        while let Some(Ok(msg)) = user_rx.next().await {
-            let out = match msg {
-                AxumMessage::Binary(b) => HostMessage::Binary(b),
-                AxumMessage::Text(t) => HostMessage::Text(t.as_str().into()),
-                AxumMessage::Close(_) => break,
-                _ => continue,
-            };
-            if host_tx.send(out).await.is_err() {
-                break;
-            }
-        }
-        let _ = host_tx.send(HostMessage::Close(None)).await;
-    };
-    let to_user = async {
-        while let Some(Ok(msg)) = host_rx.next().await {
-            let out = match msg {
-                HostMessage::Binary(b) => AxumMessage::Binary(b),
-                HostMessage::Text(t) => AxumMessage::Text(t.as_str().into()),
-                HostMessage::Close(_) => break,
-                _ => continue,
-            };
-            if user_tx.send(out).await.is_err() {
-                break;
-            }
-        }
-        let _ = user_tx.send(AxumMessage::Close(None)).await;
-    };
+    let (user_tx, user_rx) = user.split();
+    let (host_tx, host_rx) = host.split();
+    let to_host = forward(user_rx, host_tx, HostMessage::Close(None), |msg| match msg {
+        AxumMessage::Binary(b) => Relayed::Send(HostMessage::Binary(b)),
+        AxumMessage::Text(t) => Relayed::Send(HostMessage::Text(t.as_str().into())),
+        AxumMessage::Close(_) => Relayed::End,
+        _ => Relayed::Skip,
+    });
+    let to_user = forward(host_rx, user_tx, AxumMessage::Close(None), |msg| match msg {
+        HostMessage::Binary(b) => Relayed::Send(AxumMessage::Binary(b)),
+        HostMessage::Text(t) => Relayed::Send(AxumMessage::Text(t.as_str().into())),
+        HostMessage::Close(_) => Relayed::End,
+        _ => Relayed::Skip,
+    });
     tokio::select! {
         _ = to_host => {}
         _ = to_user => {}
     }
+}
+
+/// Sends what `rx` delivers, converted, to `tx` until either ends; then
+/// `close` to `tx`.
+async fn forward<I, O, E>(
+    mut rx: impl futures_util::Stream<Item = Result<I, E>> + Unpin,
+    mut tx: impl futures_util::Sink<O> + Unpin,
+    close: O,
+    convert: impl Fn(I) -> Relayed<O>,
+) {
+    while let Some(Ok(msg)) = rx.next().await {
+        match convert(msg) {
+            Relayed::Send(out) => {
+                if tx.send(out).await.is_err() {
+                    break;
+                }
+            }
+            Relayed::Skip => {}
+            Relayed::End => break,
+        }
+    }
+    let _ = tx.send(close).await;
 }
