@@ -9,25 +9,8 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::{Path, PathBuf};
-
 mod serve_harness;
-use serve_harness::{Serve, is_root, min_rtt};
-
-fn write_topology(dir: &Path) -> PathBuf {
-    let path = dir.join("pair.yaml");
-    std::fs::write(
-        &path,
-        "name: pair\n\
-         defaults:\n  connection: {delay_to: 10, delay_from: 10}\n\
-         elements:\n\
-         \x20 a: {type: container, interfaces: {eth0: {ip4address: 10.0.0.1/24}}}\n\
-         \x20 b: {type: container, interfaces: {eth0: {ip4address: 10.0.0.2/24}}}\n\
-         connections:\n  - between: [a.eth0, b.eth0]\n",
-    )
-    .unwrap();
-    path
-}
+use serve_harness::{Serve, is_root, min_rtt, write_pair};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_runs_a_topology_for_the_cli_and_keeps_it_over_a_restart() {
@@ -53,7 +36,7 @@ async fn serve_runs_a_topology_for_the_cli_and_keeps_it_over_a_restart() {
     assert!(ok.status.success(), "{ok:?}");
     assert_eq!(std::fs::metadata(&login).unwrap().permissions().mode() & 0o777, 0o600);
 
-    let file = write_topology(serve.dir.path());
+    let file = write_pair(serve.dir.path(), "pair", "{delay_to: 10, delay_from: 10}");
     let up = serve.ok(&["up", file.to_str().unwrap()]);
     assert!(up.contains("topology 1 started (5 steps)"), "{up}");
     assert!(up.lines().any(|l| l.starts_with("a.eth0 -- b.eth0 (bridge)") && l.contains("started")), "{up}");

@@ -14,21 +14,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 mod serve_harness;
-use serve_harness::{Serve, is_root};
-
-fn write_topology(dir: &Path) -> PathBuf {
-    let path = dir.join("tools.yaml");
-    std::fs::write(
-        &path,
-        "name: tools\n\
-         elements:\n\
-         \x20 a: {type: container, interfaces: {eth0: {ip4address: 10.0.0.1/24}}}\n\
-         \x20 b: {type: container, interfaces: {eth0: {ip4address: 10.0.0.2/24}}}\n\
-         connections:\n  - between: [a.eth0, b.eth0]\n",
-    )
-    .unwrap();
-    path
-}
+use serve_harness::{Serve, is_root, write_pair};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
@@ -66,11 +52,17 @@ async fn archives_consoles_and_captures_through_the_backend() {
         return;
     }
     let mut serve = Serve::new();
+    // Users reach the host at another address than the API's: the
+    // fileserver and live captures follow it, and its certificate names it.
+    serve.flags = vec!["--address".into(), "127.0.0.2".into()];
     serve.start();
     serve.login_admin();
-    let file = write_topology(serve.dir.path());
+    let file = write_pair(serve.dir.path(), "tools", "{}");
     let up = serve.ok(&["up", file.to_str().unwrap()]);
     assert!(up.contains("started"), "{up}");
+    let info: Value = serde_json::from_str(&serve.ok(&["element", "info", "tools", "a", "--json"])).unwrap();
+    assert_eq!(info["host_info"]["address"], "127.0.0.2", "{info}");
+    assert!(info["host_info"]["fileserver_port"].as_u64().is_some(), "{info}");
 
     // ---- executable archives: the paper's 4.3.1 to both containers at once
     let basic = examples().join("archives/basic");

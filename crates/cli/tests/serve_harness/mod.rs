@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,13 +25,15 @@ pub struct Serve {
     pub dir: tempfile::TempDir,
     pub instance: String,
     pub port: u16,
+    /// More flags for `tomato serve`.
+    pub flags: Vec<String>,
     child: Option<Child>,
 }
 
 impl Serve {
     pub fn new() -> Serve {
         let dir = tempfile::tempdir().unwrap();
-        Serve { dir, instance: format!("s{}", std::process::id()), port: free_port(), child: None }
+        Serve { dir, instance: format!("s{}", std::process::id()), port: free_port(), flags: Vec::new(), child: None }
     }
 
     pub fn data(&self) -> PathBuf {
@@ -51,6 +53,7 @@ impl Serve {
             .args(["serve", "--data"])
             .arg(self.data())
             .args(["--listen", &format!("127.0.0.1:{}", self.port), "--instance", &self.instance])
+            .args(&self.flags)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(log)
@@ -164,4 +167,24 @@ pub fn min_rtt(out: &str) -> f64 {
     let line = out.lines().find(|l| l.contains("min/avg/max")).unwrap_or_else(|| panic!("no ping summary in\n{out}"));
     let numbers = line.split('=').nth(1).unwrap().trim();
     numbers.split('/').next().unwrap().trim().parse().unwrap()
+}
+
+/// Writes topology `name`: containers `a` (10.0.0.1) and `b` (10.0.0.2)
+/// joined `a.eth0 -- b.eth0`, the link with `link` attributes (YAML flow
+/// map, `{}` for none); its path.
+pub fn write_pair(dir: &Path, name: &str, link: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "name: {name}\n\
+             defaults:\n  connection: {link}\n\
+             elements:\n\
+             \x20 a: {{type: container, interfaces: {{eth0: {{ip4address: 10.0.0.1/24}}}}}}\n\
+             \x20 b: {{type: container, interfaces: {{eth0: {{ip4address: 10.0.0.2/24}}}}}}\n\
+             connections:\n  - between: [a.eth0, b.eth0]\n"
+        ),
+    )
+    .unwrap();
+    path
 }
