@@ -543,6 +543,9 @@ pub enum ComponentOp<'a> {
     Modify,
     /// `*_remove`.
     Remove,
+    /// Opening an element's console (ToMaTo showed its VNC details to
+    /// every user of the topology).
+    Console,
     /// `*_action(name)`.
     Action(&'a str),
 }
@@ -563,7 +566,7 @@ fn component_op_role(
     action: impl Fn(&str) -> Result<Role, PermissionError>,
 ) -> Result<Role, PermissionError> {
     Ok(match op {
-        ComponentOp::View | ComponentOp::ViewUsage | ComponentOp::ModifyClientData => Role::User,
+        ComponentOp::View | ComponentOp::ViewUsage | ComponentOp::ModifyClientData | ComponentOp::Console => Role::User,
         ComponentOp::Modify | ComponentOp::Remove => Role::Manager,
         ComponentOp::Action(name) => action(name)?,
     })
@@ -652,6 +655,7 @@ fn component_op_name(op: ComponentOp<'_>) -> &'static str {
         ComponentOp::ModifyClientData => "modify client data",
         ComponentOp::Modify => "modify",
         ComponentOp::Remove => "remove",
+        ComponentOp::Console => "console",
         ComponentOp::Action(_) => "action",
     }
 }
@@ -1156,12 +1160,13 @@ mod tests {
             (TopologyOp::Renew, MANAGER),
         ];
         assert_eq!(topology.len(), TopologyOp::ALL.len(), "every topology operation is in the table");
-        let elements: [Row; 19] = [
+        let elements: [Row; 20] = [
             ("view", USER),
             ("usage", USER),
             ("modify _data", USER),
             ("modify", MANAGER),
             ("remove", MANAGER),
+            ("console", USER),
             ("prepare", MANAGER),
             ("start", MANAGER),
             ("stop", MANAGER),
@@ -1196,6 +1201,7 @@ mod tests {
             "modify _data" => ComponentOp::ModifyClientData,
             "modify" => ComponentOp::Modify,
             "remove" => ComponentOp::Remove,
+            "console" => ComponentOp::Console,
             action => ComponentOp::Action(action),
         };
         let no_flags = Flags::new();
@@ -1216,7 +1222,7 @@ mod tests {
         // Every action name the table lists is every name the module knows.
         let mut known: Vec<&str> = ELEMENT_MANAGER_ACTIONS.iter().chain(&ELEMENT_USER_ACTIONS).copied().collect();
         known.sort();
-        let mut listed: Vec<&str> = elements[5..].iter().map(|r| r.0).collect();
+        let mut listed: Vec<&str> = elements[6..].iter().map(|r| r.0).collect();
         listed.sort();
         assert_eq!(known, listed);
         assert_eq!(NONE, [false; 4]);

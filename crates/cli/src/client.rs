@@ -1,7 +1,9 @@
 //! The user commands: `tomato login`, `up`, `down`, `topology
-//! list|info|start|...`, `element exec`, `connection set`. Each is one or a
-//! few calls of the backend's JSON API (`POST /api/<method>`, HTTP Basic)
-//! with the login saved by `tomato login`.
+//! list|info|start|...`, `element exec|info|console`, `connection set`.
+//! Each is one or a few calls of the backend's JSON API (`POST
+//! /api/<method>`, HTTP Basic) with the login saved by `tomato login`;
+//! grants' files go straight to the hosts' fileservers ([`Api::upload`],
+//! [`Api::download`]), consoles through the backend's relay.
 //!
 //! Components made by `tomato up` carry their file name as client data
 //! (`_name`: `pc1`, `pc1.eth0`), which is how `element exec TOPOLOGY pc1`
@@ -10,7 +12,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -80,7 +82,7 @@ impl Login {
 }
 
 /// A client of the backend's JSON API.
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     login: Login,
     rt: tokio::runtime::Runtime,
@@ -93,12 +95,12 @@ impl Api {
         Ok(Api { http, login, rt })
     }
 
-    fn connect() -> anyhow::Result<Api> {
+    pub(crate) fn connect() -> anyhow::Result<Api> {
         Api::new(Login::load()?)
     }
 
     /// Calls `method` with positional `args`; errors read `method: kind: message`.
-    fn call(&self, method: &str, args: Value) -> anyhow::Result<Value> {
+    pub(crate) fn call(&self, method: &str, args: Value) -> anyhow::Result<Value> {
         let url = format!("{}{}{method}", self.login.url.trim_end_matches('/'), api::json::PREFIX);
         let request = self
             .http
@@ -114,6 +116,111 @@ impl Api {
         });
         let (status, body) = answer.with_context(|| format!("{method}: reaching {}", self.login.url))?;
         api::json::read_answer(status, &body).map_err(|e| anyhow::anyhow!("{method}: {}: {}", e.kind, e.message))
+    }
+
+    /// A client of hosts' fileservers: HTTPS checked against the testbed
+    /// CA the backend names (`server_info`'s `host_ca`), no login (the
+    /// grant is the credential).
+    fn fileserver_client(&self) -> anyhow::Result<reqwest::Client> {
+        let info = self.call("server_info", json!([]))?;
+        let ca = info["host_ca"].as_str().context("server_info: the backend names no `host_ca` to check hosts by")?;
+        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes()).context("server_info: `host_ca`")?;
+        Ok(reqwest::Client::builder()
+            .tls_certs_only(certs)
+            .https_only(true)
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(10))
+            .build()?)
+    }
+
+    /// POSTs `body` to the fileserver of `component` (an element's or a
+    /// connection's info, with `host_info`) for `grant`.
+    pub(crate) fn upload(&self, component: &Value, grant: &Value, body: Vec<u8>) -> anyhow::Result<()> {
+        let url = fileserver_url(component, grant, "upload")?;
+        let http = self.fileserver_client()?;
+        self.rt.block_on(async {
+            let response = http.post(&url).body(body).send().await.with_context(|| format!("upload to {url}"))?;
+            let status = response.status().as_u16();
+            let text = response.bytes().await.with_context(|| format!("upload to {url}"))?;
+            fileserver_answer(&url, status, &text)
+        })
+    }
+
+    /// GETs the file of `grant` from the fileserver of `component` into
+    /// `out` (through a temporary file beside it); the bytes written.
+    pub(crate) fn download(&self, component: &Value, grant: &Value, out: &Path) -> anyhow::Result<u64> {
+        let url = fileserver_url(component, grant, "download")?;
+        let http = self.fileserver_client()?;
+        let tmp = out.with_extension("part");
+        let written = self.rt.block_on(async {
+            let mut response = http.get(&url).send().await.with_context(|| format!("download from {url}"))?;
+            let status = response.status().as_u16();
+            if !(200..300).contains(&status) {
+                let text = response.bytes().await.unwrap_or_default();
+                fileserver_answer(&url, status, &text)?;
+                bail!("{url}: HTTP {status}");
+            }
+            let mut file = std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?;
+            let mut written = 0u64;
+            while let Some(chunk) = response.chunk().await.with_context(|| format!("download from {url}"))? {
+                std::io::Write::write_all(&mut file, &chunk).with_context(|| tmp.display().to_string())?;
+                written += chunk.len() as u64;
+            }
+            file.sync_all()?;
+            Ok::<_, anyhow::Error>(written)
+        });
+        match written {
+            Ok(n) => {
+                std::fs::rename(&tmp, out).with_context(|| out.display().to_string())?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// The saved login's URL, user and password (for the console's own
+    /// connection).
+    pub(crate) fn login(&self) -> (&str, &str, &str) {
+        (&self.login.url, &self.login.user, &self.login.password)
+    }
+
+    /// Runs `work` on this client's runtime.
+    pub(crate) fn block_on<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.rt.block_on(work)
+    }
+}
+
+/// `https://ADDRESS:FILESERVER_PORT/GRANT/OP` from a component's
+/// `host_info` (ToMaTo's way of building grant URLs).
+fn fileserver_url(component: &Value, grant: &Value, op: &str) -> anyhow::Result<String> {
+    let what = if component.get("elements").is_some() { "connection" } else { "element" };
+    let host = &component["host_info"];
+    let address = host["address"].as_str().with_context(|| {
+        format!("{what} {}: the backend gives no host_info.address (is it on a host?)", component["id"])
+    })?;
+    let port = host["fileserver_port"]
+        .as_u64()
+        .with_context(|| format!("{what} {}: host {address} has not reported its fileserver_port", component["id"]))?;
+    let grant = grant.as_str().with_context(|| format!("the grant is not a string: {grant}"))?;
+    if grant.is_empty() || !grant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        bail!("the host answered a grant `{grant}` that cannot be part of a URL");
+    }
+    let address = if address.contains(':') { format!("[{address}]") } else { address.to_string() };
+    Ok(format!("https://{address}:{port}/{grant}/{op}"))
+}
+
+/// A fileserver's answer: fine on 2xx, else its error (the API's JSON
+/// error shape) or the text it sent.
+fn fileserver_answer(url: &str, status: u16, body: &[u8]) -> anyhow::Result<()> {
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    match api::json::read_answer(status, body) {
+        Err(e) => bail!("{url}: {}: {}", e.kind, e.message),
+        Ok(_) => bail!("{url}: HTTP {status}: {}", String::from_utf8_lossy(body)),
     }
 }
 
@@ -167,6 +274,13 @@ pub enum ElementCommand {
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         cmd: Vec<String>,
+    },
+    /// Open the console of a started element (a shell; Ctrl-] ends it, piped input ends at its end).
+    Console {
+        /// The topology's id or name.
+        topology: String,
+        /// The element's name in its file (pc1) or its id.
+        element: String,
     },
     /// Show an element (state, attributes from the host).
     Info {
@@ -263,13 +377,13 @@ fn flags(account: &Value) -> String {
 
 /// One status line per component: a progress bar on a terminal, plain
 /// lines otherwise.
-struct Progress {
+pub(crate) struct Progress {
     bars: Option<(MultiProgress, Vec<ProgressBar>)>,
     labels: Vec<String>,
 }
 
 impl Progress {
-    fn new(labels: Vec<String>) -> Progress {
+    pub(crate) fn new(labels: Vec<String>) -> Progress {
         let bars = std::io::stderr().is_terminal().then(|| {
             let multi = MultiProgress::new();
             let style = ProgressStyle::with_template("{spinner} {prefix:<32} {msg}")
@@ -289,7 +403,7 @@ impl Progress {
         Progress { bars, labels }
     }
 
-    fn set(&self, i: usize, message: &str) {
+    pub(crate) fn set(&self, i: usize, message: &str) {
         match &self.bars {
             Some((_, bars)) => {
                 bars[i].set_message(message.to_string());
@@ -316,7 +430,7 @@ impl Progress {
         out
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some((_, bars)) = &self.bars {
             for bar in bars {
                 bar.finish();
@@ -457,7 +571,7 @@ fn state_of(info: &Value, id: &ComponentId) -> String {
 }
 
 /// The id of topology `which` (an id or an exact name).
-fn topology_id(api: &Api, which: &str) -> anyhow::Result<i64> {
+pub(crate) fn topology_id(api: &Api, which: &str) -> anyhow::Result<i64> {
     if let Ok(id) = which.parse::<i64>() {
         return Ok(id);
     }
@@ -482,7 +596,7 @@ fn topology_id(api: &Api, which: &str) -> anyhow::Result<i64> {
 }
 
 /// The element of `info` named `which` (its `_name` or its id).
-fn find_element<'a>(info: &'a Value, which: &str) -> anyhow::Result<&'a Value> {
+pub(crate) fn find_element<'a>(info: &'a Value, which: &str) -> anyhow::Result<&'a Value> {
     let elements: &'a [Value] = info["elements"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     let found = elements.iter().find(|e| {
         e["attrs"][NAME_KEY].as_str() == Some(which)
@@ -717,6 +831,13 @@ pub fn element(cmd: ElementCommand) -> anyhow::Result<ExitCode> {
                 other => println!("{other}"),
             }
         }
+        ElementCommand::Console { topology, element } => {
+            let tid = topology_id(&api, &topology)?;
+            let info = api.call("topology_info", json!([tid, true]))?;
+            let id = find_element(&info, &element)?["id"].as_i64().context("topology_info: an element without id")?;
+            let (url, user, password) = api.login();
+            api.block_on(crate::console::attach_backend(url, user, password, id))?;
+        }
         ElementCommand::Info { topology, element, json } => {
             let tid = topology_id(&api, &topology)?;
             let info = api.call("topology_info", json!([tid, true]))?;
@@ -741,7 +862,7 @@ pub fn element(cmd: ElementCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// The connection id of `which`: an id, or TOPOLOGY/END.
-fn connection_id(api: &Api, which: &str) -> anyhow::Result<i64> {
+pub(crate) fn connection_id(api: &Api, which: &str) -> anyhow::Result<i64> {
     if let Ok(id) = which.parse::<i64>() {
         return Ok(id);
     }

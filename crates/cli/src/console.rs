@@ -1,10 +1,14 @@
 //! The CLI side of an element console: the local terminal in raw mode,
-//! bytes to and from the hostmanager's WebSocket. Ctrl-] (0x1d) ends it.
+//! bytes to and from a console WebSocket: the hostmanager's own (`tomato
+//! host console`, as a backend) or the backend's relay of it (`tomato
+//! element console`, as a user). Ctrl-] (0x1d) ends it.
 
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// Ends the session when typed.
 const ESCAPE: u8 = 0x1d;
@@ -51,10 +55,52 @@ impl Drop for RawMode {
     }
 }
 
-/// Attaches the local terminal to the console of element `id`.
+/// Attaches the local terminal to the console of element `id` on a
+/// hostmanager (as the backend).
 pub async fn attach(client: &rpc::Client, id: i64) -> anyhow::Result<()> {
     let ws =
         client.websocket(&format!("/console/{id}")).await.map_err(|e| anyhow::anyhow!("{}: {}", e.kind, e.message))?;
+    attach_socket(ws).await
+}
+
+/// Attaches the local terminal to the console of element `id` through the
+/// backend at `base` (`http://host:port`), logged in as `user`.
+pub async fn attach_backend(base: &str, user: &str, password: &str, id: i64) -> anyhow::Result<()> {
+    let url = reqwest::Url::parse(base).with_context(|| format!("backend URL `{base}`"))?;
+    if url.scheme() != "http" {
+        // A TLS proxy in front of the backend would need a TLS WebSocket
+        // client here; the backend itself speaks plain HTTP.
+        anyhow::bail!("backend URL `{base}`: consoles are reached over http:// only; allowed: http://HOST:PORT");
+    }
+    let host = url.host_str().with_context(|| format!("backend URL `{base}` has no host"))?.to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let ws_url = format!("ws://{}:{port}/console/{id}", url.host().map(|h| h.to_string()).unwrap_or(host.clone()));
+    let mut request = ws_url.as_str().into_client_request().context("console URL")?;
+    let login = api::basic_auth::Credentials { username: user.into(), password: password.into() };
+    request.headers_mut().insert(
+        "authorization",
+        api::basic_auth::encode_basic(&login).parse().context("the login does not fit an HTTP header")?,
+    );
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .with_context(|| format!("console: reaching {base}"))?;
+    let ws = match tokio_tungstenite::client_async(request, tcp).await {
+        Ok((ws, _)) => ws,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body = response.body().as_deref().unwrap_or_default();
+            let e = api::json::read_answer(response.status().as_u16(), body).err();
+            match e {
+                Some(e) => anyhow::bail!("console of element {id}: {}: {}", e.kind, e.message),
+                None => anyhow::bail!("console of element {id}: HTTP {}", response.status()),
+            }
+        }
+        Err(e) => anyhow::bail!("console of element {id}: {ws_url}: {e}"),
+    };
+    attach_socket(ws).await
+}
+
+/// Copies stdin to the socket and the socket to stdout until either ends.
+async fn attach_socket<S: AsyncRead + AsyncWrite + Unpin>(ws: WebSocketStream<S>) -> anyhow::Result<()> {
     let (mut tx, mut rx) = ws.split();
     let raw = RawMode::enter();
     if let Some((cols, rows)) = RawMode::size() {
@@ -69,8 +115,11 @@ pub async fn attach(client: &rpc::Client, id: i64) -> anyhow::Result<()> {
                 Ok(0) | Err(_) => {
                     // End of input is end of input for the shell too (Ctrl-D);
                     // its last output still arrives before the console closes.
-                    if tx.send(Message::Binary(vec![0x04].into())).await.is_ok() {
-                        std::future::pending::<()>().await;
+                    // Repeated: a Ctrl-D that reaches the terminal while it is
+                    // still in canonical mode is lost when the shell's line
+                    // editor switches it to raw mode, and the session hung.
+                    while tx.send(Message::Binary(vec![0x04].into())).await.is_ok() {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     }
                     break;
                 }

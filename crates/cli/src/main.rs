@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod archive;
 mod backend;
 mod capabilities;
+mod captures;
 mod cert;
 mod client;
 mod console;
@@ -69,6 +71,12 @@ enum Command {
     Connection(client::ConnectionCommand),
     /// Usage and monthly quota of your account (or another's, or a topology's).
     Usage(client::UsageArgs),
+    /// Executable archives (nlXTP): upload to elements and run, status, download the results.
+    #[command(subcommand)]
+    Archive(archive::ArchiveCommand),
+    /// Packet capture on a connection: start, stop, download, live to stdout.
+    #[command(subcommand)]
+    Capture(captures::CaptureCommand),
     /// Print the shell completion script: `tomato completions bash > /etc/bash_completion.d/tomato`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -94,6 +102,8 @@ fn main() -> ExitCode {
         Command::Element(cmd) => client::element(cmd),
         Command::Connection(cmd) => client::connection(cmd),
         Command::Usage(args) => client::usage(args),
+        Command::Archive(cmd) => archive::run(cmd),
+        Command::Capture(cmd) => captures::run(cmd),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "tomato", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

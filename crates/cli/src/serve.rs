@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// The local hostmanager's name on the machine (its network namespace is tomato-NAME).
     #[arg(long, default_value = "serve")]
     instance: String,
+    /// The address users reach this machine at for the host's fileserver (archives, capture downloads) and
+    /// live captures; default: the --listen address, or 127.0.0.1 when that is 0.0.0.0 or ::.
+    #[arg(long)]
+    address: Option<std::net::IpAddr>,
     /// Seconds between host polls, usage samples, accounting pulls and timeout checks.
     #[arg(long, default_value_t = 60)]
     chores_every: u64,
@@ -58,7 +62,21 @@ struct Tls {
     backend: Identity,
 }
 
-fn certificates(data: &Path) -> anyhow::Result<Tls> {
+/// Where the host's fileserver and live captures are reached: `--address`,
+/// else the API's address unless it is a wildcard.
+fn host_address(a: &ServeArgs) -> std::net::IpAddr {
+    match a.address {
+        Some(ip) => ip,
+        None if a.listen.ip().is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        None => a.listen.ip(),
+    }
+}
+
+/// The file beside the host's certificate naming the address it was
+/// issued for; another address means a new certificate.
+const HOST_ADDRESS_FILE: &str = "address";
+
+fn certificates(data: &Path, address: std::net::IpAddr) -> anyhow::Result<Tls> {
     let tls = data.join("tls");
     let ca_dir = tls.join("ca");
     let ca = if ca_dir.join(rpc::certs::CA_CERT_FILE).exists() {
@@ -69,9 +87,29 @@ fn certificates(data: &Path) -> anyhow::Result<Tls> {
         ca
     };
     let issue = |dir: PathBuf, name: &str, host: bool| -> anyhow::Result<PathBuf> {
+        // Users check the fileserver's certificate against the address
+        // they reach it at, so it names that address too.
+        let marker = dir.join(HOST_ADDRESS_FILE);
+        let stale = host && std::fs::read_to_string(&marker).ok().as_deref() != Some(&address.to_string());
+        if stale {
+            for file in [format!("{name}.pem"), format!("{name}.key")] {
+                let _ = std::fs::remove_file(dir.join(file));
+            }
+        }
         if !dir.join(format!("{name}.pem")).exists() {
-            let issued = if host { ca.issue_host(name, &["127.0.0.1".into()])? } else { ca.issue_backend(name)? };
+            let issued = if host {
+                let mut sans = vec!["127.0.0.1".to_string()];
+                if address != std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST) {
+                    sans.push(address.to_string());
+                }
+                ca.issue_host(name, &sans)?
+            } else {
+                ca.issue_backend(name)?
+            };
             issued.save(&dir, name)?;
+            if host {
+                std::fs::write(&marker, address.to_string()).with_context(|| marker.display().to_string())?;
+            }
         }
         let ca_copy = dir.join(rpc::certs::CA_CERT_FILE);
         if !ca_copy.exists() {
@@ -134,7 +172,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
 async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&a.data).with_context(|| a.data.display().to_string())?;
     let data = std::fs::canonicalize(&a.data)?;
-    let tls = certificates(&data)?;
+    let address = host_address(&a);
+    let tls = certificates(&data, address)?;
     let host_data = data.join("host");
     let accepted = host_data.join("accepted");
     rpc::accepted::accept(&accepted, &tls.backend.cert_pem).context("accepting the backend's certificate")?;
@@ -146,13 +185,13 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         host: HostConfig {
             data_dir: host_data.clone(),
             instance: a.instance.clone(),
-            address: "127.0.0.1".into(),
+            address: address.to_string(),
             fileserver_port: 0,
-            capture_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            capture_ip: address,
             rextfv_max_size: hostmanager::nlxtp::DEFAULT_MAX_SIZE,
         },
         listen: "127.0.0.1:0".parse()?,
-        fileserver_listen: "127.0.0.1:0".parse()?,
+        fileserver_listen: SocketAddr::new(address, 0),
         cert: tls.host_dir.join("host.pem"),
         key: tls.host_dir.join("host.key"),
         ca: tls.host_dir.join(rpc::certs::CA_CERT_FILE),
@@ -192,7 +231,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             if hostmanager.is_finished() {
                 break;
             }
-            let host = Host::new(HOST_NAME, "default", "127.0.0.1", &url, &fingerprint);
+            let host = Host::new(HOST_NAME, "default", &address.to_string(), &url, &fingerprint);
             match hosts::register(&store, &pool, host, "default", server::now()).await {
                 Ok(h) => {
                     registered = Some(h);

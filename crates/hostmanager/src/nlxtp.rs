@@ -583,7 +583,9 @@ fn read_beneath(dir: &File, rel: &str) -> io::Result<Option<Vec<u8>>> {
 /// ToMaTo's `rextfv_run_status` of the archive directory `dir` at `now`
 /// (epoch seconds): `{readable: false}` when there is no run to report;
 /// else `readable`, `done`, `isAlive` (the monitor renewed `running`
-/// within 10 minutes) and `custom` (null when the script set none).
+/// within 10 minutes) and `custom` (null when the script set none); a
+/// finished run adds `exit_code` (the script's, from `done`; null if
+/// unreadable), which ToMaTo did not report.
 pub fn run_status(dir: &Path, now: u64) -> Value {
     let unreadable = json!({"readable": false});
     let Ok(d) = File::open(dir) else { return unreadable };
@@ -600,17 +602,22 @@ pub fn run_status(dir: &Path, now: u64) -> Value {
         Ok(None) => Value::Null,
         Err(_) => return unreadable,
     };
+    let finished = |done: Option<Vec<u8>>| {
+        let code = done.and_then(|b| String::from_utf8_lossy(&b).trim().parse::<i64>().ok());
+        json!({"readable": true, "done": true, "isAlive": false, "custom": custom, "exit_code": code})
+    };
     match read(DONE) {
         // Present counts, whole or not: the monitor has finished.
-        Ok(Some(_)) | Err(_) => return json!({"readable": true, "done": true, "isAlive": false, "custom": custom}),
+        Ok(Some(b)) => return finished(Some(b)),
+        Err(_) => return finished(None),
         Ok(None) => {}
     }
     let stamp = match read(RUNNING) {
         Ok(Some(b)) => String::from_utf8_lossy(&b).trim().parse::<u64>().ok(),
         Ok(None) => {
             // `done` is written before `running` goes: look once more.
-            if matches!(read(DONE), Ok(Some(_))) {
-                return json!({"readable": true, "done": true, "isAlive": false, "custom": custom});
+            if let Ok(Some(b)) = read(DONE) {
+                return finished(Some(b));
             }
             return unreadable;
         }

@@ -186,7 +186,13 @@ async fn paper_4_3_1_on_a_running_and_on_a_stopped_container() {
     eprintln!("running container: isAlive seen for {alive:?}, done {took:?} after rextfv_upload_use");
     assert_eq!(
         status,
-        json!({"readable": true, "done": true, "isAlive": false, "custom": "basic archive: custom status set"})
+        json!({
+            "readable": true,
+            "done": true,
+            "isAlive": false,
+            "custom": "basic archive: custom status set",
+            "exit_code": 0
+        })
     );
     assert!(alive >= Duration::from_millis(600) && alive <= Duration::from_secs(3), "isAlive for {alive:?}");
     assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(5), "done after {took:?}");
@@ -394,7 +400,10 @@ fn the_host_never_follows_the_guests_symlinks() {
     std::fs::write(dir.join("exec_status/done"), guest::status::encode(b"0")).unwrap();
     assert_eq!(nlxtp::run_status(&dir, 0), json!({"readable": false}));
     std::fs::remove_file(dir.join("exec_status/custom")).unwrap();
-    assert_eq!(nlxtp::run_status(&dir, 0), json!({"readable": true, "done": true, "isAlive": false, "custom": null}));
+    assert_eq!(
+        nlxtp::run_status(&dir, 0),
+        json!({"readable": true, "done": true, "isAlive": false, "custom": null, "exit_code": 0})
+    );
     // A stale `running`: the monitor is gone.
     std::fs::remove_file(dir.join("exec_status/done")).unwrap();
     std::fs::write(dir.join("exec_status/running"), guest::status::encode(b"1000")).unwrap();

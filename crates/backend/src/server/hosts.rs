@@ -65,7 +65,14 @@ impl HostPool {
         &self.identity.cert_pem
     }
 
-    async fn client(&self, host: &Host) -> Result<rpc::Client, RpcError> {
+    /// The testbed CA (what hosts' certificates, fileservers' included,
+    /// are signed by).
+    pub fn ca(&self) -> &str {
+        &self.identity.ca_pem
+    }
+
+    /// The client of `host`, made on first use.
+    pub async fn client(&self, host: &Host) -> Result<rpc::Client, RpcError> {
         let mut clients = self.clients.lock().await;
         if let Some((url, client)) = clients.get(&host.name)
             && *url == host.rpcurl

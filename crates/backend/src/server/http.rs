@@ -1,5 +1,6 @@
 //! The routes: XML-RPC at `/RPC2` and `/`, JSON at `/api/<method>`, the
-//! OpenAPI document at `/api/openapi.json`.
+//! OpenAPI document at `/api/openapi.json`, element consoles (WebSocket)
+//! at `/console/<id>`.
 
 use std::sync::Arc;
 
@@ -24,13 +25,14 @@ pub fn router(backend: Arc<Backend>) -> Router {
         .route("/", post(xml_rpc))
         .route("/api/openapi.json", get(openapi))
         .route("/api/{method}", post(json_call))
+        .route("/console/{id}", get(super::console::open))
         .layer(DefaultBodyLimit::max(api::json::MAX_BODY))
         .with_state(backend)
 }
 
 /// The caller's credentials: `None` without an `Authorization` header,
 /// `not_logged_in` when it is unreadable.
-fn credentials(headers: &HeaderMap) -> Result<Option<Credentials>, RpcError> {
+pub(super) fn credentials(headers: &HeaderMap) -> Result<Option<Credentials>, RpcError> {
     match headers.get(header::AUTHORIZATION) {
         None => Ok(None),
         Some(value) => {

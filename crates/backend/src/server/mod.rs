@@ -11,10 +11,12 @@
 //! - [`accounting`]: the pull of hosts' usage records and the month's
 //!   usage for quotas.
 //! - [`chores`]: the periodic pass (poll hosts, pull accounting, timeouts).
+//! - `console.rs`: element consoles relayed to the hosts (WebSocket).
 
 pub mod accounting;
 pub mod admin;
 pub mod chores;
+mod console;
 pub mod handlers;
 pub mod hosts;
 mod http;

@@ -100,10 +100,30 @@ impl Cx<'_> {
         let all = self.b.store.elements(e.topology).await.map_err(fail)?;
         let connections = self.b.store.connections(e.topology).await.map_err(fail)?;
         let info = element_value(e, &all, &connections);
-        Ok(match host_info {
+        let info = match host_info {
             Some(h) => with_host_attrs(info, h),
             None => info,
-        })
+        };
+        self.with_host_info(info, &e.host).await
+    }
+
+    /// A connection's info, with the host's attributes when given.
+    pub(super) async fn connection_info_value(&self, c: &Connection, host_info: Option<&Value>) -> Outcome {
+        let info = match host_info {
+            Some(h) => with_host_attrs(connection_value(c), h),
+            None => connection_value(c),
+        };
+        self.with_host_info(info, &c.host).await
+    }
+
+    /// `info` with ToMaTo's `host_info` of the component's host (from the
+    /// store's last poll), so clients find the fileserver.
+    async fn with_host_info(&self, mut info: Value, host: &Option<String>) -> Outcome {
+        if let (Some(name), Some(obj)) = (host, info.as_object_mut()) {
+            let h = self.b.store.host(name).await.map_err(fail)?;
+            obj.insert("host_info".into(), host_info_value(&h));
+        }
+        Ok(info)
     }
 
     /// `element_create(top, type, parent, attrs)`, also run by
@@ -298,7 +318,7 @@ impl Cx<'_> {
             host_id: Some(hid),
         };
         match self.b.store.create_connection(&row).await {
-            Ok(c) => Ok(with_host_attrs(connection_value(&c), &created)),
+            Ok(c) => self.connection_info_value(&c, Some(&created)).await,
             Err(store_error) => {
                 if let Err(e) = self.b.hosts.call(&h1, "connection_remove", vec![json!(hid)]).await {
                     tracing::error!("connection {hid} on host {} is left over: {}", h1.name, e.message);
@@ -327,20 +347,13 @@ impl Cx<'_> {
             }
         }
         self.b.store.update_connection(&c).await.map_err(fail)?;
-        let info = connection_value(&c);
-        Ok(match host_info {
-            Some(h) => with_host_attrs(info, &h),
-            None => info,
-        })
+        self.connection_info_value(&c, host_info.as_ref()).await
     }
 
     pub(super) async fn connection_info(&self, id: i64, fetch: bool) -> Outcome {
         let (mut c, _) = self.connection_checked(id, ComponentOp::View).await?;
-        if fetch {
-            let host_info = self.refresh_connection(&mut c).await?;
-            return Ok(with_host_attrs(connection_value(&c), &host_info));
-        }
-        Ok(connection_value(&c))
+        let host_info = if fetch { Some(self.refresh_connection(&mut c).await?) } else { None };
+        self.connection_info_value(&c, host_info.as_ref()).await
     }
 
     pub(super) async fn connection_remove(&self, id: i64) -> Outcome {

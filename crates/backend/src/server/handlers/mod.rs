@@ -395,6 +395,17 @@ fn with_host_attrs(mut info: Value, host: &Value) -> Value {
     info
 }
 
+/// ToMaTo's `host_info` of a component: where users reach its host's
+/// fileserver (grants' uploads and downloads) and live captures.
+fn host_info_value(h: &Host) -> Value {
+    json!({
+        "address": h.address,
+        "fileserver_port": h.host_info["fileserver_port"],
+        "site": h.site,
+        "problems": h.problems,
+    })
+}
+
 fn host_value(h: &Host) -> Value {
     json!({
         "name": h.name,
@@ -433,6 +444,9 @@ impl Cx<'_> {
                 "warning": t.warning,
             },
             "public_key": self.b.hosts.certificate(),
+            // Clients check hosts' fileservers (grants' uploads and
+            // downloads go there directly) against this CA.
+            "host_ca": self.b.hosts.ca(),
         })
     }
 }
