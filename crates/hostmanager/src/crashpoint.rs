@@ -11,7 +11,9 @@
 //! Points: `before:<action>` (pending written, driver not yet run),
 //! `after:<action>` (driver done, new state not yet written),
 //! `start:after-container` (container running, interfaces not yet set up),
-//! `remove:before-delete` (driver removed it, store row not yet deleted).
+//! `remove:before-delete` (driver removed it, store row not yet deleted),
+//! `rextfv:old-moved-out` and `rextfv:half-moved-in` (an executable
+//! archive's swap, old contents out, new ones partly in).
 
 use std::sync::OnceLock;
 

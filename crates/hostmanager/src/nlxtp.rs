@@ -5,9 +5,14 @@
 //! Layout: `<data>/nlxtp/<id>/` is the element's; its `dir/` is the
 //! archive directory the container sees at `/mnt/nlXTP`. An upload is
 //! extracted into `staging/` beside it, and only if the whole archive is
-//! accepted are the old contents moved to `old/` (then removed) and the
-//! new ones moved in, `auto_exec.sh` last, so a guest daemon never starts
-//! a half-placed archive and a refused archive leaves `dir/` untouched.
+//! accepted is it renamed `ready/` (the upload is decided), the old
+//! contents moved to `old/`, `ready/` renamed `incoming/` (the old ones are
+//! all out) and the new ones moved in, `auto_exec.sh` last, so a guest
+//! daemon never starts a half-placed archive and a refused archive leaves
+//! `dir/` untouched. `dir/` itself is never replaced: the container's bind
+//! mount holds on to its inode. A crash anywhere in the swap is finished
+//! at the next start ([`Layout::tidy`]): `dir/` then holds the new archive
+//! whole, never a mix of old and new.
 //!
 //! The guest writes into `dir/` as root, so the host never follows what
 //! it finds there: extraction and packing run in a thread of their own
@@ -123,24 +128,39 @@ impl Layout {
         self.root.join("old")
     }
 
+    fn ready(&self) -> PathBuf {
+        self.root.join("ready")
+    }
+
+    fn incoming(&self) -> PathBuf {
+        self.root.join("incoming")
+    }
+
     /// Creates the archive directory if it is missing.
     pub fn ensure(&self) -> io::Result<()> {
         std::fs::create_dir_all(self.dir())?;
         std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
     }
 
-    /// Removes what an interrupted upload left beside the archive
-    /// directory (`staging/`, `old/`); returns whether there was any.
-    /// The upload stays in place and can be used again.
-    pub fn tidy(&self) -> io::Result<bool> {
-        let mut found = false;
-        for leftover in [self.staging(), self.old()] {
-            if leftover.symlink_metadata().is_ok() {
-                std::fs::remove_dir_all(&leftover)?;
-                found = true;
-            }
+    /// Clears what an interrupted upload left beside the archive
+    /// directory: an extraction that had not finished is dropped (the
+    /// directory was not touched yet), a swap that had begun is finished.
+    pub fn tidy(&self) -> Result<Tidied, ArchiveError> {
+        let staging = self.staging();
+        let dropped = staging.symlink_metadata().is_ok();
+        if dropped {
+            remove_all(&staging)?;
         }
-        Ok(found)
+        if self.ready().symlink_metadata().is_ok() || self.incoming().symlink_metadata().is_ok() {
+            finish_swap(self)?;
+            return Ok(Tidied::Completed);
+        }
+        let old = self.old();
+        if old.symlink_metadata().is_ok() {
+            remove_all(&old)?;
+            return Ok(Tidied::Dropped);
+        }
+        Ok(if dropped { Tidied::Dropped } else { Tidied::Clean })
     }
 
     /// Removes everything of the element. Idempotent.
@@ -150,6 +170,19 @@ impl Layout {
             _ => Ok(()),
         }
     }
+}
+
+/// What [`Layout::tidy`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tidied {
+    /// Nothing was interrupted.
+    Clean,
+    /// An upload interrupted before the swap: the directory kept the old
+    /// archive; the upload can be used again.
+    Dropped,
+    /// A swap interrupted part-way was finished: the directory holds the
+    /// new archive.
+    Completed,
 }
 
 /// What an accepted archive held.
@@ -173,8 +206,9 @@ pub fn install(layout: &Layout, archive: &Path, limits: Limits) -> Result<Extrac
         });
     }
     layout.ensure().map_err(io_err("create", layout.dir()))?;
+    // A swap a crash interrupted is finished first: it was decided.
+    layout.tidy()?;
     let staging = layout.staging();
-    remove_all(&staging)?;
     std::fs::create_dir(&staging).map_err(io_err("create", &staging))?;
     let input = File::open(archive).map_err(io_err("open", archive))?;
     let extracted = confined(&staging, move || extract_here(input, limits));
@@ -185,27 +219,47 @@ pub fn install(layout: &Layout, archive: &Path, limits: Limits) -> Result<Extrac
             return Err(e);
         }
     };
-    let (dir, old) = (layout.dir(), layout.old());
-    remove_all(&old)?;
-    std::fs::create_dir(&old).map_err(io_err("create", &old))?;
-    for entry in std::fs::read_dir(&dir).map_err(io_err("read", &dir))? {
-        let name = entry.map_err(io_err("read", &dir))?.file_name();
-        std::fs::rename(dir.join(&name), old.join(&name)).map_err(io_err("move away", dir.join(&name)))?;
-    }
-    let mut names: Vec<_> = std::fs::read_dir(&staging)
-        .map_err(io_err("read", &staging))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<io::Result<_>>()
-        .map_err(io_err("read", &staging))?;
-    // The entry script last: a guest daemon polling the directory starts
-    // only a complete archive.
-    names.sort_by_key(|n| n == ENTRY);
-    for name in names {
-        std::fs::rename(staging.join(&name), dir.join(&name)).map_err(io_err("move in", dir.join(&name)))?;
-    }
-    remove_all(&staging)?;
-    remove_all(&old)?;
+    // Decided: from here on a crash finishes the swap instead of undoing it.
+    let ready = layout.ready();
+    std::fs::rename(&staging, &ready).map_err(io_err("rename", &staging))?;
+    finish_swap(layout)?;
     Ok(extracted)
+}
+
+/// Moves the old contents out of the archive directory and the decided
+/// ones (`ready/` or, once the old ones are out, `incoming/`) in. Each step
+/// is a rename, so it can be resumed from wherever a crash stopped it.
+fn finish_swap(layout: &Layout) -> Result<(), ArchiveError> {
+    let (dir, old, ready, incoming) = (layout.dir(), layout.old(), layout.ready(), layout.incoming());
+    if ready.symlink_metadata().is_ok() {
+        if old.symlink_metadata().is_err() {
+            std::fs::create_dir(&old).map_err(io_err("create", &old))?;
+        }
+        for entry in std::fs::read_dir(&dir).map_err(io_err("read", &dir))? {
+            let name = entry.map_err(io_err("read", &dir))?.file_name();
+            std::fs::rename(dir.join(&name), old.join(&name)).map_err(io_err("move away", dir.join(&name)))?;
+        }
+        crate::crashpoint::hit("rextfv:old-moved-out");
+        std::fs::rename(&ready, &incoming).map_err(io_err("rename", &ready))?;
+    }
+    if incoming.symlink_metadata().is_ok() {
+        let mut names: Vec<_> = std::fs::read_dir(&incoming)
+            .map_err(io_err("read", &incoming))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<io::Result<_>>()
+            .map_err(io_err("read", &incoming))?;
+        // The entry script last: a guest daemon polling the directory starts
+        // only a complete archive.
+        names.sort_by_key(|n| n == ENTRY);
+        for (i, name) in names.into_iter().enumerate() {
+            std::fs::rename(incoming.join(&name), dir.join(&name)).map_err(io_err("move in", dir.join(&name)))?;
+            if i == 0 {
+                crate::crashpoint::hit("rextfv:half-moved-in");
+            }
+        }
+        remove_all(&incoming)?;
+    }
+    remove_all(&old)
 }
 
 fn remove_all(path: &Path) -> Result<(), ArchiveError> {
@@ -648,5 +702,107 @@ mod tests {
         let links: HashSet<PathBuf> = [PathBuf::from("a/l")].into();
         assert_eq!(through_symlink(Path::new("a/l/x"), &links), Some(&PathBuf::from("a/l")));
         assert_eq!(through_symlink(Path::new("a/l"), &links), None);
+    }
+
+    /// Every file under `dir`, by relative path, with its contents.
+    fn files(dir: &Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    todo.push(path);
+                } else {
+                    let rel = path.strip_prefix(dir).unwrap().display().to_string();
+                    out.push((rel, std::fs::read_to_string(&path).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn fill(dir: &Path, entries: &[(&str, &str)]) {
+        for (rel, text) in entries {
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+    }
+
+    const OLD: [(&str, &str); 3] = [("auto_exec.sh", "old"), ("results/r.txt", "old r"), ("exec_status/done", "1")];
+    const NEW: [(&str, &str); 3] = [("auto_exec.sh", "new"), ("data/d.bin", "new d"), ("notes", "n")];
+
+    /// Sorted entries of `dir`.
+    fn names(dir: &Path) -> Vec<std::ffi::OsString> {
+        let mut n: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        n.sort();
+        n
+    }
+
+    /// A crash after any rename of the swap is finished by `tidy`: the
+    /// directory then holds exactly the new archive, and nothing is left
+    /// beside it.
+    #[test]
+    fn a_swap_interrupted_after_any_step_is_finished_whole() {
+        let expected: Vec<(String, String)> = {
+            let t = tempfile::tempdir().unwrap();
+            fill(t.path(), &NEW);
+            files(t.path())
+        };
+        // Phase one: k of the old top-level entries moved out.
+        for k in 0..=names_of(&OLD).len() {
+            let t = tempfile::tempdir().unwrap();
+            let layout = Layout::new(t.path(), 1);
+            layout.ensure().unwrap();
+            fill(&layout.dir(), &OLD);
+            std::fs::create_dir(layout.ready()).unwrap();
+            fill(&layout.ready(), &NEW);
+            std::fs::create_dir(layout.old()).unwrap();
+            for name in names(&layout.dir()).into_iter().take(k) {
+                std::fs::rename(layout.dir().join(&name), layout.old().join(&name)).unwrap();
+            }
+            assert_eq!(layout.tidy().unwrap(), Tidied::Completed, "k={k}");
+            assert_eq!(files(&layout.dir()), expected, "phase one, k={k}");
+            assert_eq!(names(layout.root()), ["dir"], "phase one, k={k}");
+        }
+        // Phase two: the old ones out, k of the new ones moved in.
+        for k in 0..=names_of(&NEW).len() {
+            let t = tempfile::tempdir().unwrap();
+            let layout = Layout::new(t.path(), 1);
+            layout.ensure().unwrap();
+            std::fs::create_dir(layout.old()).unwrap();
+            fill(&layout.old(), &OLD);
+            std::fs::create_dir(layout.incoming()).unwrap();
+            fill(&layout.incoming(), &NEW);
+            for name in names(&layout.incoming()).into_iter().take(k) {
+                std::fs::rename(layout.incoming().join(&name), layout.dir().join(&name)).unwrap();
+            }
+            assert_eq!(layout.tidy().unwrap(), Tidied::Completed, "k={k}");
+            assert_eq!(files(&layout.dir()), expected, "phase two, k={k}");
+            assert_eq!(names(layout.root()), ["dir"], "phase two, k={k}");
+        }
+    }
+
+    /// An extraction a crash interrupted never touched the directory: it is
+    /// dropped and the old archive stays.
+    #[test]
+    fn an_interrupted_extraction_is_dropped_and_the_old_archive_stays() {
+        let t = tempfile::tempdir().unwrap();
+        let layout = Layout::new(t.path(), 1);
+        layout.ensure().unwrap();
+        fill(&layout.dir(), &OLD);
+        let before = files(&layout.dir());
+        std::fs::create_dir(layout.staging()).unwrap();
+        fill(&layout.staging(), &NEW[..1]);
+        assert_eq!(layout.tidy().unwrap(), Tidied::Dropped);
+        assert_eq!(files(&layout.dir()), before);
+        assert_eq!(names(layout.root()), ["dir"]);
+        assert_eq!(layout.tidy().unwrap(), Tidied::Clean);
+    }
+
+    fn names_of(entries: &[(&str, &str)]) -> HashSet<String> {
+        entries.iter().map(|(rel, _)| rel.split('/').next().unwrap().to_string()).collect()
     }
 }

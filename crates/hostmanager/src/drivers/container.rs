@@ -348,8 +348,14 @@ impl Driver for Container {
 
     fn recover(&self, cx: &Cx, view: &View) -> Result<()> {
         let e = &view.entity;
-        if archive(cx, e).tidy()? {
-            tracing::warn!(element = e.id, "an executable archive upload was interrupted; use it again");
+        match archive(cx, e).tidy().map_err(archive_error)? {
+            crate::nlxtp::Tidied::Clean => {}
+            crate::nlxtp::Tidied::Dropped => {
+                tracing::warn!(element = e.id, "an executable archive upload was interrupted; use it again")
+            }
+            crate::nlxtp::Tidied::Completed => {
+                tracing::warn!(element = e.id, "an executable archive swap was interrupted and has been finished")
+            }
         }
         match e.state {
             // Re-adopt what runs; restart what should run but does not.
