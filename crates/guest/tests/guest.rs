@@ -168,22 +168,27 @@ fn race(in_place: bool) {
             }
         });
         s.spawn(|| {
+            // Stops the writer also when this thread panics; the scope would
+            // otherwise wait for it forever and hide the failure.
+            let _stop = StopOnDrop(&stop);
             let deadline = Instant::now() + Duration::from_secs(2);
             while Instant::now() < deadline || reads.load(Ordering::Relaxed) < 2000 {
-                let got = status::read_with("custom", Retry { tries: 1000, pause: Duration::from_micros(50) }, || {
-                    let bytes = std::fs::read(&path)?;
-                    if decode_is_incomplete(&bytes) {
-                        torn.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(Some(bytes))
-                })
-                .unwrap()
-                .unwrap();
+                // A second of retries: on a loaded machine the writer can be
+                // descheduled half-way for tens of milliseconds.
+                let got =
+                    status::read_with("custom", Retry { tries: 20_000, pause: Duration::from_micros(50) }, || {
+                        let bytes = std::fs::read(&path)?;
+                        if decode_is_incomplete(&bytes) {
+                            torn.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(Some(bytes))
+                    })
+                    .unwrap()
+                    .unwrap();
                 let text = String::from_utf8(got).unwrap();
                 assert!(values.contains(&text), "torn value returned: {text:?}");
                 reads.fetch_add(1, Ordering::Relaxed);
             }
-            stop.store(true, Ordering::Relaxed);
         });
     });
     let (torn, reads) = (torn.into_inner(), reads.into_inner());
@@ -192,6 +197,15 @@ fn race(in_place: bool) {
         assert!(torn > 0, "the writer never tore the file in {reads} reads: the test proved nothing");
     } else {
         assert_eq!(torn, 0, "renamed files are never seen half written");
+    }
+}
+
+/// Sets the flag when dropped, unwinding included.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
