@@ -93,9 +93,11 @@ struct ClientResult {
     first_error: Option<String>,
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+/// A client connection's request half.
+pub type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-async fn connect(addr: SocketAddr) -> Result<Sender, String> {
+/// One keep-alive connection to `addr`, driven by a task of its own.
+pub async fn connect(addr: SocketAddr) -> Result<Sender, String> {
     let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
     stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
     let (sender, connection) =
@@ -106,7 +108,8 @@ async fn connect(addr: SocketAddr) -> Result<Sender, String> {
     Ok(sender)
 }
 
-async fn one_request(sender: &mut Sender, target: &Target, body: Bytes) -> Result<(), String> {
+/// Sends `body` and reads the answer; its body if it is a success.
+pub async fn one_request(sender: &mut Sender, target: &Target, body: Bytes) -> Result<Bytes, String> {
     sender.ready().await.map_err(|e| format!("connection: {e}"))?;
     let mut request = Request::post(target.path)
         .header(HOST, "127.0.0.1")
@@ -122,7 +125,7 @@ async fn one_request(sender: &mut Sender, target: &Target, body: Bytes) -> Resul
     if status != hyper::StatusCode::OK || !(target.check)(&body) {
         return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])));
     }
-    Ok(())
+    Ok(body)
 }
 
 async fn client(target: Arc<Target>, index: usize, start: Instant, end: Instant) -> ClientResult {
@@ -151,11 +154,11 @@ async fn client(target: Arc<Target>, index: usize, start: Instant, end: Instant)
         let outcome = one_request(s, &target, body).await;
         let done = Instant::now();
         match outcome {
-            Ok(()) if began >= start && done <= end => {
+            Ok(_) if began >= start && done <= end => {
                 let us = done.duration_since(began).as_micros();
                 result.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
             }
-            Ok(()) => {}
+            Ok(_) => {}
             Err(e) => {
                 result.errors += 1;
                 result.first_error.get_or_insert(e);

@@ -108,25 +108,10 @@ fn target(addr: SocketAddr, transport: &str, ids: &[i64]) -> load::Target {
 
 /// One request through the real server, its answer's body.
 async fn answer_of(addr: SocketAddr, transport: &str, id: i64) -> anyhow::Result<Bytes> {
-    use http_body_util::{BodyExt, Full};
     let t = target(addr, transport, &[id]);
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let mut request = hyper::Request::post(t.path)
-        .header(hyper::header::HOST, "127.0.0.1")
-        .header(hyper::header::CONTENT_TYPE, t.content_type)
-        .body(Full::new(t.bodies[0].clone()))?;
-    if let Some(auth) = t.authorization {
-        request.headers_mut().insert(hyper::header::AUTHORIZATION, auth);
-    }
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    if status != hyper::StatusCode::OK || !(t.check)(&body) {
-        bail!("{transport} element_info({id}): HTTP {status}: {}", String::from_utf8_lossy(&body));
-    }
-    Ok(body)
+    let mut sender = load::connect(addr).await.map_err(anyhow::Error::msg)?;
+    let body = t.bodies[0].clone();
+    load::one_request(&mut sender, &t, body).await.map_err(|e| anyhow::anyhow!("{transport} element_info({id}): {e}"))
 }
 
 struct Runtimes {
