@@ -1,27 +1,48 @@
-//! The backend server end to end: Python's `xmlrpc.client` in ToMaTo's
-//! style against the server on SQLite, in front of a real hostmanager
-//! (root only, as the hostmanager's own tests), and permissions through
-//! the API (no host needed).
+//! The backend server end to end, each test on SQLite and on PostgreSQL:
+//! Python's `xmlrpc.client` in ToMaTo's style against the server in front
+//! of a real hostmanager (root only, as the hostmanager's own tests),
+//! permissions through the API (no host needed), and a restart of the
+//! backend that loses nothing.
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+mod common;
 mod hostd;
 
+use std::time::Duration;
+
+use backend::server::accounting;
+use backend::store::UsageClass;
+use common::TestDb;
 use hostd::{HostDaemon, Server, is_root};
+use serde_json::{Value, json};
+
+on_both_databases!(
+    python_client_runs_a_topology_on_a_real_host,
+    roles_decide_who_sees_and_changes_a_topology,
+    administration_and_topology_files_through_python,
+    a_restart_loses_nothing_and_the_topology_still_runs,
+);
+
+/// A host instance tag per test and database, so the two databases' runs
+/// of a test never share a hostmanager instance.
+fn tag(test: &str, db: &TestDb) -> String {
+    format!("{test}{}", &db.kind()[..1])
+}
 
 fn field<'a>(out: &'a str, prefix: &str) -> Vec<&'a str> {
     let line = out.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in\n{out}"));
     line[prefix.len()..].split_whitespace().collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn python_client_runs_a_topology_on_a_real_host() {
+async fn python_client_runs_a_topology_on_a_real_host(db: TestDb) {
     if !is_root() {
         return;
     }
     let ca = rpc::Ca::create("test CA").unwrap();
-    let host = HostDaemon::start("e2e", &ca).await;
-    let server = Server::start(&ca).await;
+    let host = HostDaemon::start(&tag("e2e", &db), &ca).await;
+    let server = Server::start(&ca, db).await;
     let registered = server.register(&host).await;
     assert!(registered.element_types.contains("container"), "{registered:?}");
     server.user("alice", "alice-secret", false).await;
@@ -61,10 +82,9 @@ async fn python_client_runs_a_topology_on_a_real_host() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn roles_decide_who_sees_and_changes_a_topology() {
+async fn roles_decide_who_sees_and_changes_a_topology(db: TestDb) {
     let ca = rpc::Ca::create("test CA").unwrap();
-    let server = Server::start(&ca).await;
+    let server = Server::start(&ca, db).await;
     server.user("alice", "alice-secret", false).await;
     server.user("bob", "bob-secret1", false).await;
     server.user("carol", "carol-secret", false).await;
@@ -104,14 +124,13 @@ async fn roles_decide_who_sees_and_changes_a_topology() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn administration_and_topology_files_through_python() {
+async fn administration_and_topology_files_through_python(db: TestDb) {
     if !is_root() {
         return;
     }
     let ca = rpc::Ca::create("test CA").unwrap();
-    let host = HostDaemon::start("adm", &ca).await;
-    let server = Server::start(&ca).await;
+    let host = HostDaemon::start(&tag("adm", &db), &ca).await;
+    let server = Server::start(&ca, db).await;
     server.register(&host).await;
     server.user("alice", "alice-secret", false).await;
     let out =
@@ -220,4 +239,149 @@ async fn administration_and_topology_files_through_python() {
     assert!(server.backend.store.topologies(None).await.unwrap().is_empty());
     let h = server.backend.store.host("host1").await.unwrap();
     assert_eq!(server.backend.hosts.call(&h, "element_list", vec![]).await.unwrap(), serde_json::json!([]));
+}
+
+/// What the store holds about the test's topology and everything around
+/// it, read straight from the store.
+#[derive(Debug, PartialEq)]
+struct Stored {
+    users: Vec<backend::store::User>,
+    topology: backend::store::Topology,
+    members: Vec<backend::permissions::Member>,
+    elements: Vec<backend::store::Element>,
+    connections: Vec<backend::store::Connection>,
+    host: backend::store::Host,
+    usage: Vec<Option<::accounting::UsageStatistics>>,
+}
+
+async fn stored(server: &Server, tid: i64, eid: i64) -> Stored {
+    let s = &server.backend.store;
+    let usage_of = [
+        (UsageClass::Element, eid.to_string()),
+        (UsageClass::Topology, tid.to_string()),
+        (UsageClass::User, "alice".to_string()),
+        (UsageClass::Organization, "lab".to_string()),
+        (UsageClass::Host, "host1".to_string()),
+    ];
+    let mut usage = Vec::new();
+    for (class, key) in usage_of {
+        usage.push(s.usage(class, &key).await.unwrap());
+    }
+    Stored {
+        users: s.users(None).await.unwrap(),
+        topology: s.topology(tid).await.unwrap(),
+        members: s.members(tid).await.unwrap(),
+        elements: s.elements(tid).await.unwrap(),
+        connections: s.connections(tid).await.unwrap(),
+        host: s.host("host1").await.unwrap(),
+        usage,
+    }
+}
+
+/// What the API answers about the topology: its full info and each
+/// component's, as alice and as bob (a manager), and its usage.
+async fn answered(server: &Server, tid: i64, elements: &[i64], link: i64) -> Vec<Value> {
+    let mut out = Vec::new();
+    for user in ["alice", "bob"] {
+        out.push(server.call(user, "topology_info", vec![json!(tid), json!(true)]).await.unwrap());
+    }
+    for id in elements {
+        out.push(server.call("alice", "element_info", vec![json!(id)]).await.unwrap());
+    }
+    out.push(server.call("alice", "connection_info", vec![json!(link)]).await.unwrap());
+    out.push(server.call("alice", "topology_usage", vec![json!(tid)]).await.unwrap());
+    out.push(server.call("root", "host_info", vec![json!("host1")]).await.unwrap());
+    out
+}
+
+/// Users, a started topology of two containers on a real host with usage
+/// charged; the server stops and a new `Backend` opens the same database:
+/// the store and the API show the same, and the topology still pings,
+/// stops, is destroyed and removed.
+async fn a_restart_loses_nothing_and_the_topology_still_runs(db: TestDb) {
+    if !is_root() {
+        return;
+    }
+    let ca = rpc::Ca::create("test CA").unwrap();
+    let host = HostDaemon::start_with_chores(&tag("rst", &db), &ca, Duration::from_secs(1)).await;
+    let server = Server::start(&ca, db).await;
+    server.register(&host).await;
+    server.user("alice", "alice-secret", false).await;
+    server.user("bob", "bob-secret", false).await;
+    let call = |user: &'static str, method: &'static str, args: Vec<Value>| {
+        let server = &server;
+        async move { server.call(user, method, args).await.unwrap() }
+    };
+    let tid = call("alice", "topology_create", vec![]).await["id"].as_i64().unwrap();
+    call("alice", "topology_modify", vec![json!(tid), json!({"name": "restart", "_notes": "kept"})]).await;
+    let mut elements = Vec::new();
+    let mut interfaces = Vec::new();
+    for addr in ["10.0.0.1/24", "10.0.0.2/24"] {
+        let ct = call("alice", "element_create", vec![json!(tid), json!("container")]).await;
+        let ct = ct["id"].as_i64().unwrap();
+        let attrs = json!({"ip4address": addr, "_label": addr});
+        let ifc =
+            call("alice", "element_create", vec![json!(tid), json!("container_interface"), json!(ct), attrs]).await;
+        elements.extend([ct, ifc["id"].as_i64().unwrap()]);
+        interfaces.push(ifc["id"].clone());
+    }
+    let link =
+        call("alice", "connection_create", vec![interfaces[0].clone(), interfaces[1].clone(), json!({"delay_to": 5})])
+            .await["id"]
+            .as_i64()
+            .unwrap();
+    call("alice", "topology_set_permission", vec![json!(tid), json!("bob"), json!("manager")]).await;
+    call("alice", "topology_action", vec![json!(tid), json!("start")]).await;
+    // Usage sampled by the host and charged up the chain.
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        accounting::pull_all(&server.backend).await.unwrap();
+        let usage = call("alice", "element_usage", vec![json!(elements[0])]).await;
+        if usage["single"].as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+    }
+    // The API's answers first: bob's first login writes his `last_login`.
+    let answers = answered(&server, tid, &elements, link).await;
+    let before = stored(&server, tid, elements[0]).await;
+    assert!(before.usage.iter().all(Option::is_some), "{:?}", before.usage);
+    assert_eq!(before.members.len(), 2);
+
+    let server = server.restart(&ca).await;
+    // The store first (a login after the restart verifies the password
+    // again and writes `last_login`), then the API.
+    assert_eq!(stored(&server, tid, elements[0]).await, before);
+    let again = answered(&server, tid, &elements, link).await;
+    for (was, is) in answers.iter().zip(&again) {
+        assert_eq!(was, is);
+    }
+    assert_eq!(answers.len(), again.len());
+
+    // Still actionable: the host's states agree, the link carries pings
+    // (delay 5 ms), and the topology stops, is destroyed and removed.
+    let call = |user: &'static str, method: &'static str, args: Vec<Value>| {
+        let server = &server;
+        async move { server.call(user, method, args).await.unwrap() }
+    };
+    for id in &elements {
+        let info = call("alice", "element_info", vec![json!(id), json!(true)]).await;
+        assert_eq!(info["state"], "started", "{info}");
+    }
+    let ping = call(
+        "bob",
+        "element_action",
+        vec![json!(elements[0]), json!("execute"), json!({"cmd": "ping -c 2 -i 0.2 10.0.0.2"})],
+    )
+    .await;
+    let output = ping["output"].as_str().unwrap_or_default();
+    assert!(output.contains("2 packets received"), "{ping}");
+    let steps = call("alice", "topology_action", vec![json!(tid), json!("stop")]).await;
+    assert_eq!(steps["steps"].as_array().unwrap().len(), 3, "{steps}");
+    call("alice", "topology_action", vec![json!(tid), json!("destroy")]).await;
+    call("alice", "topology_remove", vec![json!(tid)]).await;
+    assert!(server.backend.store.topologies(None).await.unwrap().is_empty());
+    let h = server.backend.store.host("host1").await.unwrap();
+    assert_eq!(server.backend.hosts.call(&h, "element_list", vec![]).await.unwrap(), json!([]));
+    let left = host.leftovers().await;
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -2,6 +2,7 @@
 //! PostgreSQL (see `common` for how the PostgreSQL cluster is made).
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,27 +22,6 @@ use serde_json::json;
 
 const NOW: i64 = 1_780_000_000;
 const FINGERPRINT: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite()).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestDb::postgres().await).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_databases!(
     a_restart_loses_nothing,

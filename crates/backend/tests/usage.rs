@@ -7,12 +7,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+mod common;
 mod hostd;
 
 use std::time::Duration;
 
 use backend::server::{accounting, handlers, now};
 use backend::store::UsageClass;
+use common::TestDb;
 use hostd::{HostDaemon, Server, is_root};
 use serde_json::{Value, json};
 
@@ -24,19 +27,23 @@ async fn one_container(server: &Server) -> (i64, i64) {
     (tid, e["id"].as_i64().unwrap())
 }
 
+on_both_databases!(
+    usage_is_rolled_up_and_a_user_over_quota_cannot_start,
+    an_expired_topology_is_stopped_destroyed_and_removed
+);
+
 fn singles(answer: &Value) -> Vec<Value> {
     answer["single"].as_array().cloned().unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn usage_is_rolled_up_and_a_user_over_quota_cannot_start() {
+async fn usage_is_rolled_up_and_a_user_over_quota_cannot_start(db: TestDb) {
     if !is_root() {
         return;
     }
     let ca = rpc::Ca::create("test CA").unwrap();
     // The host samples usage every second.
-    let host = HostDaemon::start_with_chores("usage", &ca, Duration::from_secs(1)).await;
-    let server = Server::start(&ca).await;
+    let host = HostDaemon::start_with_chores(&format!("usage{}", &db.kind()[..1]), &ca, Duration::from_secs(1)).await;
+    let server = Server::start(&ca, db).await;
     server.register(&host).await;
     server.user("alice", "alice-secret", false).await;
     let (tid, eid) = one_container(&server).await;
@@ -117,14 +124,13 @@ async fn usage_is_rolled_up_and_a_user_over_quota_cannot_start() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_expired_topology_is_stopped_destroyed_and_removed() {
+async fn an_expired_topology_is_stopped_destroyed_and_removed(db: TestDb) {
     if !is_root() {
         return;
     }
     let ca = rpc::Ca::create("test CA").unwrap();
-    let host = HostDaemon::start("timeout", &ca).await;
-    let server = Server::start(&ca).await;
+    let host = HostDaemon::start(&format!("timeout{}", &db.kind()[..1]), &ca).await;
+    let server = Server::start(&ca, db).await;
     server.register(&host).await;
     server.user("alice", "alice-secret", false).await;
     let (tid, eid) = one_container(&server).await;

@@ -198,13 +198,13 @@ impl Store {
     /// The organization `name`.
     pub async fn organization(&self, name: &str) -> Result<Organization, StoreError> {
         let row =
-            sqlx::query("SELECT * FROM organization WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+            sqlx::query("SELECT * FROM organization WHERE name = $1").bind(name).fetch_optional(&self.reader).await?;
         organization_from_row(&row.ok_or_else(|| StoreError::not_found("organization", name))?)
     }
 
     /// Every organization, by name.
     pub async fn organizations(&self) -> Result<Vec<Organization>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM organization ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM organization ORDER BY name").fetch_all(&self.reader).await?;
         rows.iter().map(organization_from_row).collect()
     }
 
@@ -273,7 +273,7 @@ impl Store {
     pub async fn user(&self, name: &str) -> Result<User, StoreError> {
         let row = sqlx::query(sql(format!("SELECT {USER_COLUMNS} FROM account WHERE name = $1")))
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         user_from_row(&row.ok_or_else(|| StoreError::not_found("user", name))?)
     }
@@ -284,12 +284,12 @@ impl Store {
             Some(o) => {
                 sqlx::query(sql(format!("SELECT {USER_COLUMNS} FROM account WHERE organization = $1 ORDER BY name")))
                     .bind(o)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reader)
                     .await?
             }
             None => {
                 sqlx::query(sql(format!("SELECT {USER_COLUMNS} FROM account ORDER BY name")))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reader)
                     .await?
             }
         };
@@ -346,18 +346,21 @@ impl Store {
     /// otherwise (the caller cannot tell which part was wrong, nor can an
     /// attacker). A successful login is recorded at `now`.
     pub async fn login(&self, name: &str, password: &str, now: i64) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT password_hash FROM account WHERE name = $1")
+        // The account and its hash in one read: a login is part of every
+        // call.
+        let row = sqlx::query(sql(format!("SELECT {USER_COLUMNS}, password_hash FROM account WHERE name = $1")))
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         let Some(row) = row else {
             // Spend the same time as for a real account.
             let _ = verify_password(password, DUMMY_HASH).await;
             return Ok(None);
         };
-        let hash: String = row.try_get(0)?;
+        let hash: String = row.try_get("password_hash")?;
+        let mut user = user_from_row(&row)?;
         if self.logins.knows(name, &hash, password, now) {
-            return Ok(Some(self.user(name).await?));
+            return Ok(Some(user));
         }
         if !verify_password(password, &hash).await? {
             return Ok(None);
@@ -368,7 +371,8 @@ impl Store {
             .bind(name)
             .execute(&self.pool)
             .await?;
-        Ok(Some(self.user(name).await?))
+        user.last_login = Some(now);
+        Ok(Some(user))
     }
 
     /// Removes a user and their topology permissions; refused while they

@@ -460,7 +460,7 @@ impl Store {
 
     /// The site `name`.
     pub async fn site(&self, name: &str) -> Result<Site, StoreError> {
-        let row = sqlx::query("SELECT * FROM site WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM site WHERE name = $1").bind(name).fetch_optional(&self.reader).await?;
         site_from_row(&row.ok_or_else(|| StoreError::not_found("site", name))?)
     }
 
@@ -470,10 +470,10 @@ impl Store {
             Some(o) => {
                 sqlx::query("SELECT * FROM site WHERE organization = $1 ORDER BY name")
                     .bind(o)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reader)
                     .await?
             }
-            None => sqlx::query("SELECT * FROM site ORDER BY name").fetch_all(&self.pool).await?,
+            None => sqlx::query("SELECT * FROM site ORDER BY name").fetch_all(&self.reader).await?,
         };
         rows.iter().map(site_from_row).collect()
     }
@@ -552,7 +552,7 @@ impl Store {
 
     /// The host `name`.
     pub async fn host(&self, name: &str) -> Result<Host, StoreError> {
-        let row = sqlx::query("SELECT * FROM host WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM host WHERE name = $1").bind(name).fetch_optional(&self.reader).await?;
         host_from_row(&row.ok_or_else(|| StoreError::not_found("host", name))?)
     }
 
@@ -560,9 +560,9 @@ impl Store {
     pub async fn hosts(&self, site: Option<&str>) -> Result<Vec<Host>, StoreError> {
         let rows = match site {
             Some(s) => {
-                sqlx::query("SELECT * FROM host WHERE site = $1 ORDER BY name").bind(s).fetch_all(&self.pool).await?
+                sqlx::query("SELECT * FROM host WHERE site = $1 ORDER BY name").bind(s).fetch_all(&self.reader).await?
             }
-            None => sqlx::query("SELECT * FROM host ORDER BY name").fetch_all(&self.pool).await?,
+            None => sqlx::query("SELECT * FROM host ORDER BY name").fetch_all(&self.reader).await?,
         };
         rows.iter().map(host_from_row).collect()
     }
@@ -644,7 +644,7 @@ impl Store {
         let count = |table: &'static str| async move {
             let rows =
                 sqlx::query(sql(format!("SELECT host, COUNT(*) FROM {table} WHERE host IS NOT NULL GROUP BY host")))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reader)
                     .await?;
             rows.iter()
                 .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
@@ -827,13 +827,13 @@ impl Store {
 
     /// The network `kind`.
     pub async fn network(&self, kind: &str) -> Result<Network, StoreError> {
-        let row = sqlx::query("SELECT * FROM network WHERE kind = $1").bind(kind).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM network WHERE kind = $1").bind(kind).fetch_optional(&self.reader).await?;
         network_from_row(&row.ok_or_else(|| StoreError::not_found("network", kind))?)
     }
 
     /// Every network, by preference (highest first) and kind.
     pub async fn networks(&self) -> Result<Vec<Network>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM network ORDER BY preference DESC, kind").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM network ORDER BY preference DESC, kind").fetch_all(&self.reader).await?;
         rows.iter().map(network_from_row).collect()
     }
 
@@ -875,7 +875,7 @@ impl Store {
         let row = sqlx::query(sql(format!("SELECT * FROM {table} WHERE type = $1 AND name = $2")))
             .bind(kind)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         row.ok_or_else(|| StoreError::not_found(table, format!("{kind}/{name}")))
     }
@@ -884,7 +884,7 @@ impl Store {
     async fn by_id(&self, table: &'static str, id: i64) -> Result<AnyRow, StoreError> {
         let row = sqlx::query(sql(format!("SELECT * FROM {table} WHERE id = $1")))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         row.ok_or_else(|| StoreError::not_found(table, id))
     }
@@ -897,10 +897,10 @@ impl Store {
             Some(k) => {
                 sqlx::query(sql(format!("SELECT * FROM {table} WHERE type = $1 {order}")))
                     .bind(k)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reader)
                     .await?
             }
-            None => sqlx::query(sql(format!("SELECT * FROM {table} {order}"))).fetch_all(&self.pool).await?,
+            None => sqlx::query(sql(format!("SELECT * FROM {table} {order}"))).fetch_all(&self.reader).await?,
         };
         Ok(rows)
     }

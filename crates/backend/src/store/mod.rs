@@ -45,7 +45,13 @@ pub enum Backend {
 /// The database, open.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Writes (every transaction that writes) and reads inside them.
     pool: AnyPool,
+    /// Reads outside a writing transaction. On SQLite a pool of its own,
+    /// [`SQLITE_READERS`] connections that may only read (WAL lets them
+    /// read beside the one writer, and each sees every commit made before
+    /// its statement began); on PostgreSQL the same pool as writes.
+    reader: AnyPool,
     backend: Backend,
     /// Shared by clones, like the pool.
     logins: std::sync::Arc<accounts::LoginCache>,
@@ -69,37 +75,44 @@ impl Store {
             });
         };
         let options = AnyConnectOptions::from_str(&url).map_err(StoreError::Database)?;
-        let pool = match backend {
-            // One connection: SQLite has one writer anyway, and a single
-            // connection cannot hit SQLITE_BUSY when a reading transaction
-            // upgrades to writing.
-            Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(1)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL lets readers and the writer overlap; FULL
-                            // makes each commit durable on disk, not only
-                            // against a crash of this process: the backend
-                            // holds what users made, and writes are few.
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = FULL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            Ok(())
-                        })
+        let sqlite_options = |readers: bool| {
+            AnyPoolOptions::new().max_connections(if readers { SQLITE_READERS } else { 1 }).after_connect(
+                move |conn, _| {
+                    Box::pin(async move {
+                        // WAL lets readers and the writer overlap; FULL
+                        // makes each commit durable on disk, not only
+                        // against a crash of this process: the backend
+                        // holds what users made, and writes are few.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        if readers {
+                            conn.execute("PRAGMA query_only = ON").await?;
+                        }
+                        Ok(())
                     })
-                    .connect_with(options)
-                    .await?
-            }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(8).connect_with(options).await?,
+                },
+            )
+        };
+        let pool = match backend {
+            // One writing connection: SQLite has one writer anyway, and a
+            // single connection cannot hit SQLITE_BUSY when a reading
+            // transaction upgrades to writing.
+            Backend::Sqlite => sqlite_options(false).connect_with(options.clone()).await?,
+            Backend::Postgres => AnyPoolOptions::new().max_connections(8).connect_with(options.clone()).await?,
         };
         let migrator = match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator.run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(Store { pool, backend, logins: std::sync::Arc::new(accounts::LoginCache::new()?) })
+        // Readers connect after the migration, to the file the writer made.
+        let reader = match backend {
+            Backend::Sqlite => sqlite_options(true).connect_with(options).await?,
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Store { pool, reader, backend, logins: std::sync::Arc::new(accounts::LoginCache::new()?) })
     }
 
     /// Which database this is.
@@ -109,9 +122,13 @@ impl Store {
 
     /// Closes every connection, waiting for them to finish.
     pub async fn close(&self) {
+        self.reader.close().await;
         self.pool.close().await;
     }
 }
+
+/// How many connections read an SQLite store at once (beside the writer).
+const SQLITE_READERS: u32 = 4;
 
 /// A database URL without its password, for messages.
 fn redact(url: &str) -> String {

@@ -204,7 +204,7 @@ impl Store {
 
     /// The topology `id` with its permissions.
     pub async fn topology(&self, id: i64) -> Result<Topology, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.reader.begin().await?;
         let row = sqlx::query("SELECT * FROM topology WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
         let row = row.ok_or_else(|| StoreError::not_found("topology", id))?;
         let permissions = permissions_of(&mut tx, id).await?;
@@ -214,7 +214,7 @@ impl Store {
 
     /// Every topology, or those `user` has a role on, by id.
     pub async fn topologies(&self, user: Option<&str>) -> Result<Vec<Topology>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.reader.begin().await?;
         let rows = match user {
             Some(u) => {
                 sqlx::query(
@@ -301,7 +301,7 @@ impl Store {
              WHERE p.topology = $1 ORDER BY p.account",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|r| {
@@ -401,15 +401,39 @@ impl Store {
 
     /// The element `id`.
     pub async fn element(&self, id: i64) -> Result<Element, StoreError> {
-        let row = sqlx::query("SELECT * FROM element WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM element WHERE id = $1").bind(id).fetch_optional(&self.reader).await?;
         element_from_row(&row.ok_or_else(|| StoreError::not_found("element", id))?)
+    }
+
+    /// The ids of `e`'s children (ascending) and of the connection `e` is
+    /// an end of, if any: what an element's info shows, in one query.
+    pub async fn element_links(&self, e: &Element) -> Result<(Vec<i64>, Option<i64>), StoreError> {
+        let rows = sqlx::query(
+            "SELECT 'child', id FROM element WHERE topology = $1 AND parent = $2 \
+             UNION ALL SELECT 'connection', id FROM connection \
+             WHERE topology = $1 AND (element1 = $2 OR element2 = $2) ORDER BY 1, 2",
+        )
+        .bind(e.topology)
+        .bind(e.id)
+        .fetch_all(&self.reader)
+        .await?;
+        let (mut children, mut connection) = (Vec::new(), None);
+        for r in &rows {
+            let id: i64 = r.try_get(1)?;
+            if r.try_get::<String, _>(0)? == "child" {
+                children.push(id);
+            } else {
+                connection = connection.or(Some(id));
+            }
+        }
+        Ok((children, connection))
     }
 
     /// The elements of topology `id`, by id.
     pub async fn elements(&self, topology: i64) -> Result<Vec<Element>, StoreError> {
         let rows = sqlx::query("SELECT * FROM element WHERE topology = $1 ORDER BY id")
             .bind(topology)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         rows.iter().map(element_from_row).collect()
     }
@@ -527,7 +551,7 @@ impl Store {
 
     /// The connection `id`.
     pub async fn connection(&self, id: i64) -> Result<Connection, StoreError> {
-        let row = sqlx::query("SELECT * FROM connection WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM connection WHERE id = $1").bind(id).fetch_optional(&self.reader).await?;
         connection_from_row(&row.ok_or_else(|| StoreError::not_found("connection", id))?)
     }
 
@@ -535,7 +559,7 @@ impl Store {
     pub async fn connections(&self, topology: i64) -> Result<Vec<Connection>, StoreError> {
         let rows = sqlx::query("SELECT * FROM connection WHERE topology = $1 ORDER BY id")
             .bind(topology)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         rows.iter().map(connection_from_row).collect()
     }

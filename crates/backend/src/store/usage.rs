@@ -96,7 +96,7 @@ impl Store {
         let row = sqlx::query("SELECT statistics FROM usage_record WHERE class = $1 AND object = $2")
             .bind(class.name())
             .bind(object)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         row.map(|r| from_json(&r.try_get::<String, _>(0)?, "statistics")).transpose()
     }
@@ -107,7 +107,7 @@ impl Store {
              UNION ALL SELECT 'connection', id, topology, host, host_id FROM connection \
              WHERE host IS NOT NULL AND host_id IS NOT NULL",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|r| {
@@ -129,7 +129,7 @@ impl Store {
             "SELECT p.topology, p.account, a.organization FROM topology_permission p \
              JOIN account a ON a.name = p.account ORDER BY p.topology, p.account",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let mut members: BTreeMap<i64, Vec<Charged>> = BTreeMap::new();
         for r in &rows {
@@ -146,7 +146,7 @@ impl Store {
     pub async fn accounting_cursor(&self, host: &str) -> Result<f64, StoreError> {
         let row = sqlx::query("SELECT pulled FROM accounting_cursor WHERE host = $1")
             .bind(host)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0.0))
     }

@@ -1,7 +1,7 @@
 //! A real hostmanager daemon on loopback for the server's tests (its own
 //! instance, network namespace and temp dir, as the hostmanager's tests
-//! run it) and the backend server on SQLite in front of it; everything is
-//! removed on drop, panics included.
+//! run it) and the backend server in front of it, on SQLite or PostgreSQL
+//! (a [`TestDb`]); everything is removed on drop, panics included.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -13,10 +13,12 @@ use std::time::Duration;
 use api::basic_auth::Credentials;
 use backend::server::handlers::dispatch;
 use backend::server::{Backend, Identity, admin, hosts, now};
-use backend::store::{Host, Store};
+use backend::store::Host;
 use hostmanager::HostConfig;
 use hostmanager::daemon::{DaemonConfig, Listeners};
 use tokio_util::sync::CancellationToken;
+
+use crate::common::TestDb;
 
 /// A hostmanager daemon.
 pub struct HostDaemon {
@@ -109,34 +111,54 @@ impl Drop for HostDaemon {
     }
 }
 
-/// The backend server on SQLite in a temp dir, with a backend identity
-/// issued by `ca`.
+/// The backend server on a test database, with a backend identity issued
+/// by `ca`.
 pub struct Server {
-    pub dir: tempfile::TempDir,
     pub backend: Arc<Backend>,
     pub addr: SocketAddr,
     pub issued: rpc::Issued,
     stop: CancellationToken,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    // Dropped after the server has stopped (fields drop in order).
+    db: Option<TestDb>,
 }
 
 impl Server {
-    pub async fn start(ca: &rpc::Ca) -> Server {
+    pub async fn start(ca: &rpc::Ca, db: TestDb) -> Server {
         rpc::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("backend.sqlite").display())).await.unwrap();
         let issued = ca.issue_backend("backend").unwrap();
+        Server::serve(ca, issued, db).await
+    }
+
+    async fn serve(ca: &rpc::Ca, issued: rpc::Issued, db: TestDb) -> Server {
         let identity = Identity {
             ca_pem: ca.cert_pem.clone(),
             cert_pem: issued.cert_pem.clone(),
             key_pem: issued.key_pem.clone(),
         };
-        let backend = Arc::new(Backend::new(store, identity));
+        let backend = Arc::new(Backend::new(db.open().await, identity));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
         let token = stop.clone();
-        tokio::spawn(backend::server::serve(listener, backend.clone(), async move { token.cancelled().await }));
-        Server { dir, backend, addr, issued, stop }
+        let served =
+            tokio::spawn(backend::server::serve(listener, backend.clone(), async move { token.cancelled().await }));
+        Server { backend, addr, issued, stop, served: Some(served), db: Some(db) }
+    }
+
+    /// Stops this server (waiting for it, and closing the store), then
+    /// starts a new `Backend` on the same database with the same identity.
+    pub async fn restart(mut self, ca: &rpc::Ca) -> Server {
+        self.stop.cancel();
+        if let Some(served) = self.served.take() {
+            served.await.unwrap().unwrap();
+        }
+        self.backend.store.close().await;
+        // Nothing else holds the old backend once the server has stopped.
+        let issued = self.issued.clone();
+        let db = self.db.take().expect("a server holds its database until dropped");
+        drop(self);
+        Server::serve(ca, issued, db).await
     }
 
     pub async fn user(&self, name: &str, password: &str, admin: bool) {

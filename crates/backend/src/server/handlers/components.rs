@@ -87,19 +87,19 @@ impl Cx<'_> {
 
     // ---- elements ---------------------------------------------------------
 
-    pub(super) async fn element_checked(&self, id: i64, op: ComponentOp<'_>) -> Result<(Element, Topology), RpcError> {
+    /// The element `id` if the caller may do `op` on it (its topology is
+    /// read only by the actions that need its timeout).
+    pub(super) async fn element_checked(&self, id: i64, op: ComponentOp<'_>) -> Result<Element, RpcError> {
         let me = self.me()?;
         let e = self.b.store.element(id).await.map_err(fail)?;
         let members = self.b.store.members(e.topology).await.map_err(fail)?;
         check_element(&subject(me), &members, op).map_err(fail)?;
-        let t = self.b.store.topology(e.topology).await.map_err(fail)?;
-        Ok((e, t))
+        Ok(e)
     }
 
     pub(super) async fn element_info_value(&self, e: &Element, host_info: Option<&Value>) -> Outcome {
-        let all = self.b.store.elements(e.topology).await.map_err(fail)?;
-        let connections = self.b.store.connections(e.topology).await.map_err(fail)?;
-        let info = element_value(e, &all, &connections);
+        let (children, connection) = self.b.store.element_links(e).await.map_err(fail)?;
+        let info = element_value(e, children, connection);
         let info = match host_info {
             Some(h) => with_host_attrs(info, h),
             None => info,
@@ -200,7 +200,7 @@ impl Cx<'_> {
 
     pub(super) async fn element_modify(&self, id: i64, attrs: Map<String, Value>) -> Outcome {
         let op = if client_data(&attrs) { ComponentOp::ModifyClientData } else { ComponentOp::Modify };
-        let (mut e, _) = self.element_checked(id, op).await?;
+        let mut e = self.element_checked(id, op).await?;
         let for_host: Map<String, Value> =
             attrs.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut host_info = None;
@@ -221,19 +221,20 @@ impl Cx<'_> {
     }
 
     pub(super) async fn element_info(&self, id: i64, fetch: bool) -> Outcome {
-        let (mut e, _) = self.element_checked(id, ComponentOp::View).await?;
+        let mut e = self.element_checked(id, ComponentOp::View).await?;
         let host_info = if fetch { Some(self.refresh_element(&mut e).await?) } else { None };
         self.element_info_value(&e, host_info.as_ref()).await
     }
 
     pub(super) async fn element_remove(&self, id: i64) -> Outcome {
-        let (e, _) = self.element_checked(id, ComponentOp::Remove).await?;
+        let e = self.element_checked(id, ComponentOp::Remove).await?;
         self.remove_element_everywhere(&e).await?;
         Ok(Value::Null)
     }
 
     pub(super) async fn element_action(&self, id: i64, action: &str, params: Map<String, Value>) -> Outcome {
-        let (e, t) = self.element_checked(id, ComponentOp::Action(action)).await?;
+        let e = self.element_checked(id, ComponentOp::Action(action)).await?;
+        let t = self.b.store.topology(e.topology).await.map_err(fail)?;
         t.timeout.check_action(now(), action).map_err(fail)?;
         self.check_quota(action).await?;
         let (host, hid) = self.host_of(&e.host, e.host_id, &format!("element {id}")).await?;

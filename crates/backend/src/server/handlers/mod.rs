@@ -354,9 +354,9 @@ fn without_client_data(attrs: &Attrs) -> Map<String, Value> {
     attrs.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-fn element_value(e: &Element, all: &[Element], connections: &[Connection]) -> Value {
-    let children: Vec<i64> = all.iter().filter(|c| c.parent == Some(e.id)).map(|c| c.id).collect();
-    let connection = connections.iter().find(|c| c.ends.contains(&e.id)).map(|c| c.id);
+/// An element's info: `children` are its children's ids, `connection`
+/// the connection it is an end of.
+fn element_value(e: &Element, children: Vec<i64>, connection: Option<i64>) -> Value {
     json!({
         "id": e.id,
         "type": e.kind,

@@ -24,7 +24,14 @@ impl Cx<'_> {
         attrs.extend(t.client_data.iter().map(|(k, v)| (k.clone(), v.clone())));
         let permissions: Map<String, Value> = t.permissions.iter().map(|(u, r)| (u.clone(), json!(r.name()))).collect();
         let element_list: Vec<Value> = if full {
-            elements.iter().map(|e| element_value(e, &elements, &connections)).collect()
+            elements
+                .iter()
+                .map(|e| {
+                    let children = elements.iter().filter(|c| c.parent == Some(e.id)).map(|c| c.id).collect();
+                    let connection = connections.iter().find(|c| c.ends.contains(&e.id)).map(|c| c.id);
+                    element_value(e, children, connection)
+                })
+                .collect()
         } else {
             elements.iter().map(|e| json!(e.id)).collect()
         };
