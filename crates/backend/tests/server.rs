@@ -65,7 +65,7 @@ async fn python_client_runs_a_topology_on_a_real_host(db: TestDb) {
     let after = field(&out, "rtt after ");
     assert_eq!(after[0], "3", "{out}");
     assert!(after[1].parse::<f64>().unwrap() >= 20.0, "{out}");
-    assert_eq!(field(&out, "element "), ["container", "started", "children", "1"]);
+    assert_eq!(field(&out, "element "), ["container", "started", "children", "1", "name", "pc2"]);
     assert_eq!(field(&out, "interface "), ["started", "10.0.0.2/24"]);
     assert_eq!(field(&out, "topology "), ["ping", "test", "made", "by", "the", "test"]);
     assert_eq!(field(&out, "stop "), ["connection/stop", "element/stop", "element/stop"]);

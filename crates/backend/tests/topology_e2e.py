@@ -16,8 +16,9 @@ top = api.topology_create()
 tid = top["id"]
 api.topology_modify(tid, {"name": "ping test", "_notes": "made by the test"})
 nodes = []
-for addr in ["10.0.0.1/24", "10.0.0.2/24"]:
-    ct = api.element_create(tid, "container", None, {})
+for i, addr in enumerate(["10.0.0.1/24", "10.0.0.2/24"]):
+    # `name` is the backend's, as in ToMaTo's editor; the host never sees it.
+    ct = api.element_create(tid, "container", None, {"name": "pc%d" % (i + 1)})
     ifc = api.element_create(tid, "container_interface", ct["id"], {"ip4address": addr})
     nodes.append((ct["id"], ifc["id"]))
 # A creation the host refuses leaves nothing behind.
@@ -39,14 +40,16 @@ def rtts():
 
 
 before = rtts()
-print("rtt before", len(before), max(before))
+# The fastest of three: under load a single ping (the first waits for ARP)
+# can take longer than the delay set later.
+print("rtt before", len(before), min(before))
 info = api.connection_modify(link["id"], {"delay_to": 20})
 print("delay_to", info["attrs"]["delay_to"])
 after = rtts()
 print("rtt after", len(after), min(after))
 
 info = api.element_info(nodes[1][0])
-print("element", info["type"], info["state"], "children", len(info["children"]))
+print("element", info["type"], info["state"], "children", len(info["children"]), "name", info["attrs"]["name"])
 info = api.element_info(nodes[1][1], True)
 print("interface", info["state"], info["attrs"]["ip4address"])
 print("topology", api.topology_info(tid)["name"], api.topology_info(tid)["attrs"]["_notes"])

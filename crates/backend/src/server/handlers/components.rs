@@ -201,8 +201,7 @@ impl Cx<'_> {
     pub(super) async fn element_modify(&self, id: i64, attrs: Map<String, Value>) -> Outcome {
         let op = if client_data(&attrs) { ComponentOp::ModifyClientData } else { ComponentOp::Modify };
         let mut e = self.element_checked(id, op).await?;
-        let for_host: Map<String, Value> =
-            attrs.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let for_host = without_client_data(&attrs);
         let mut host_info = None;
         if !for_host.is_empty() {
             let (host, hid) = self.host_of(&e.host, e.host_id, &format!("element {id}")).await?;
@@ -332,8 +331,7 @@ impl Cx<'_> {
     pub(super) async fn connection_modify(&self, id: i64, attrs: Map<String, Value>) -> Outcome {
         let op = if client_data(&attrs) { ComponentOp::ModifyClientData } else { ComponentOp::Modify };
         let (mut c, _) = self.connection_checked(id, op).await?;
-        let for_host: Map<String, Value> =
-            attrs.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let for_host = without_client_data(&attrs);
         let mut host_info = None;
         if !for_host.is_empty() {
             let (host, hid) = self.host_of(&c.host, c.host_id, &format!("connection {id}")).await?;

@@ -350,8 +350,15 @@ fn client_data(attrs: &Map<String, Value>) -> bool {
     attrs.keys().all(|k| k.starts_with('_'))
 }
 
-fn without_client_data(attrs: &Attrs) -> Map<String, Value> {
-    attrs.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect()
+/// The attributes a host gets: neither client data (`_*`) nor `name`, which
+/// only the backend keeps (ToMaTo's editor names components; hosts know
+/// them by id).
+fn without_client_data<'a>(attrs: impl IntoIterator<Item = (&'a String, &'a Value)>) -> Map<String, Value> {
+    attrs
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with('_') && *k != "name")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// An element's info: `children` are its children's ids, `connection`
