@@ -23,20 +23,9 @@ pub enum TopologyCommand {
         #[arg(long, default_value = "started", requires = "against", value_parser = parse_state)]
         state: State,
     },
-    /// Convert a file to the normalized YAML, JSON, ToMaTo's export format or topdl.
+    /// Convert a file (ours, ToMaTo's, or a topdl layout with its regions expanded) to the normalized YAML, JSON, ToMaTo's export format or topdl.
     Convert {
         /// The topology file; `-` reads standard input.
-        file: String,
-        /// Output format.
-        #[arg(long, value_parser = parse_format)]
-        to: Format,
-        /// Write here instead of standard output.
-        #[arg(long, short)]
-        output: Option<String>,
-    },
-    /// Import a topdl layout (XML; regions expanded) as our topology file.
-    Import {
-        /// The layout; `-` reads standard input.
         file: String,
         /// Output format.
         #[arg(long, default_value = "yaml", value_parser = parse_format)]
@@ -81,7 +70,8 @@ pub enum TopologyCommand {
     /// Remove a destroyed topology from the backend.
     Remove(Which),
     /// Create a topology on the backend from a file in one `topology_import` call (a ToMaTo export as it is, other formats converted), not started.
-    Upload {
+    #[command(alias = "upload")]
+    Import {
         /// The topology file.
         file: String,
     },
@@ -127,7 +117,7 @@ pub fn run(cmd: TopologyCommand) -> anyhow::Result<ExitCode> {
         TopologyCommand::Destroy(w) => action(w, "destroy"),
         TopologyCommand::Remove(w) => crate::client::topology(Remote::Remove { topology: w.topology }),
         TopologyCommand::Export { topology, to } => crate::client::topology(Remote::Export { topology, to }),
-        TopologyCommand::Upload { file } => crate::client::topology(Remote::Import { file }),
+        TopologyCommand::Import { file } => crate::client::topology(Remote::Import { file }),
         TopologyCommand::Validate { files, against, state } => {
             let current = match &against {
                 Some(path) => match load_valid(path)? {
@@ -171,7 +161,7 @@ pub fn run(cmd: TopologyCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        TopologyCommand::Convert { file: path, to, output } | TopologyCommand::Import { file: path, to, output } => {
+        TopologyCommand::Convert { file: path, to, output } => {
             let Some(Loaded { topology, .. }) = load_valid(&path)? else { return Ok(ExitCode::from(1)) };
             let text = file::write(&topology, to);
             match output {

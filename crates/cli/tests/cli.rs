@@ -166,7 +166,7 @@ fn layout(name: &str) -> String {
 
 #[test]
 fn topdl_imports_converts_and_validates() {
-    let out = tomato(&["topology", "import", &layout("simple.xml")]);
+    let out = tomato(&["topology", "convert", &layout("simple.xml")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let yaml = text(&out.stdout);
     assert!(yaml.contains("  computer3:\n    type: full\n"), "{yaml}");

@@ -75,7 +75,7 @@ async fn serve_runs_a_topology_for_the_cli_and_keeps_it_over_a_restart() {
     // The same file uploaded through `topology_import`: created, not
     // started, its components named as in the file; exported back, it
     // carries the file's attributes.
-    let import = serve.ok(&["topology", "upload", file.to_str().unwrap()]);
+    let import = serve.ok(&["topology", "import", file.to_str().unwrap()]);
     assert!(import.contains("topology 2 imported from") && import.contains("4 elements, 1 connections"), "{import}");
     let info = serve.ok(&["topology", "info", "2"]);
     assert!(info.contains("topology 2 `pair`: created") && info.contains("a.eth0 -- b.eth0"), "{info}");
