@@ -985,7 +985,7 @@ pub fn usage(args: UsageArgs) -> anyhow::Result<ExitCode> {
         "{:<9} {:>20} {:>20} {:>12} {:>12} {:>12} {:>12}",
         "record", "begin (UTC)", "end (UTC)", "cpu s", "memory", "disk", "traffic"
     );
-    for kind in ["5minutes", "hour", "day", "month", "year"] {
+    for kind in ["single", "5minutes", "hour", "day", "month", "year"] {
         let Some(last) = records[kind].as_array().and_then(|l| l.last()) else { continue };
         let time = |k: &str| {
             last[k]

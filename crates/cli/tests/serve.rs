@@ -18,6 +18,8 @@ async fn serve_runs_a_topology_for_the_cli_and_keeps_it_over_a_restart() {
         return;
     }
     let mut serve = Serve::new();
+    // Chores every second: the host samples usage, the backend pulls it.
+    serve.flags = vec!["--chores-every".into(), "1".into()];
     let first = serve.start();
     let password_file = serve.data().join("admin-password");
     let password = std::fs::read_to_string(&password_file).unwrap().trim().to_string();
@@ -49,6 +51,27 @@ async fn serve_runs_a_topology_for_the_cli_and_keeps_it_over_a_restart() {
     assert!(ping.contains("3 packets received"), "{ping}");
     let before = min_rtt(&ping);
     assert!((20.0..40.0).contains(&before), "RTT {before} ms with 10 ms each way:\n{ping}");
+
+    // `tomato usage`: the pings were sampled, pulled and charged to the
+    // topology and to admin, whose quota they count against.
+    let mut usage = serde_json::Value::Null;
+    for _ in 0..40 {
+        let out = serve.ok(&["usage", "--topology", "pair", "--json"]);
+        usage = serde_json::from_str(&out).unwrap();
+        if usage["records"]["single"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["usage"]["traffic"].as_f64() > Some(0.0)))
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(usage["records"]["single"].as_array().is_some_and(|r| !r.is_empty()), "{usage}");
+    let mine: serde_json::Value = serde_json::from_str(&serve.ok(&["usage", "--json"])).unwrap();
+    assert!(mine["quota"]["used"]["memory"].as_f64().unwrap() > 0.0, "{mine}");
+    assert_eq!(mine["quota"]["monthly"]["cputime"], 12_960_000.0, "{mine}");
+    let table = serve.ok(&["usage"]);
+    assert!(table.contains("account admin") && table.contains("memory") && table.contains("single"), "{table}");
 
     let set = serve.ok(&["connection", "set", "pair/a.eth0", "delay_to=50"]);
     assert!(set.contains("delay_to=50"), "{set}");
