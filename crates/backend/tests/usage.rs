@@ -19,12 +19,19 @@ use common::TestDb;
 use hostd::{HostDaemon, Server, is_root};
 use serde_json::{Value, json};
 
-/// A topology of alice's with one container; its ids.
-async fn one_container(server: &Server) -> (i64, i64) {
+/// A host whose chores run every `chores`, the server on `db` with the host
+/// registered, and alice's started topology of one container: its ids.
+async fn alice_started(tag: &str, chores: Duration, db: TestDb) -> (HostDaemon, Server, i64, i64) {
+    let ca = rpc::Ca::create("test CA").unwrap();
+    let host = HostDaemon::start_with_chores(&format!("{tag}{}", &db.kind()[..1]), &ca, chores).await;
+    let server = Server::start(&ca, db).await;
+    server.register(&host).await;
+    server.user("alice", "alice-secret", false).await;
     let t = server.call("alice", "topology_create", vec![]).await.unwrap();
     let tid = t["id"].as_i64().unwrap();
     let e = server.call("alice", "element_create", vec![json!(tid), json!("container")]).await.unwrap();
-    (tid, e["id"].as_i64().unwrap())
+    server.call("alice", "topology_action", vec![json!(tid), json!("start")]).await.unwrap();
+    (host, server, tid, e["id"].as_i64().unwrap())
 }
 
 on_both_databases!(
@@ -40,14 +47,8 @@ async fn usage_is_rolled_up_and_a_user_over_quota_cannot_start(db: TestDb) {
     if !is_root() {
         return;
     }
-    let ca = rpc::Ca::create("test CA").unwrap();
     // The host samples usage every second.
-    let host = HostDaemon::start_with_chores(&format!("usage{}", &db.kind()[..1]), &ca, Duration::from_secs(1)).await;
-    let server = Server::start(&ca, db).await;
-    server.register(&host).await;
-    server.user("alice", "alice-secret", false).await;
-    let (tid, eid) = one_container(&server).await;
-    server.call("alice", "topology_action", vec![json!(tid), json!("start")]).await.unwrap();
+    let (host, server, tid, eid) = alice_started("usage", Duration::from_secs(1), db).await;
 
     // A few samples of the running container, pulled twice.
     let backend = &server.backend;
@@ -128,13 +129,7 @@ async fn an_expired_topology_is_stopped_destroyed_and_removed(db: TestDb) {
     if !is_root() {
         return;
     }
-    let ca = rpc::Ca::create("test CA").unwrap();
-    let host = HostDaemon::start(&format!("timeout{}", &db.kind()[..1]), &ca).await;
-    let server = Server::start(&ca, db).await;
-    server.register(&host).await;
-    server.user("alice", "alice-secret", false).await;
-    let (tid, eid) = one_container(&server).await;
-    server.call("alice", "topology_action", vec![json!(tid), json!("start")]).await.unwrap();
+    let (host, server, tid, eid) = alice_started("timeout", Duration::from_secs(3600), db).await;
     let backend = &server.backend;
     let state = |e: Value| e["state"].as_str().unwrap().to_string();
 

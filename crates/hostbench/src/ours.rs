@@ -109,16 +109,7 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop.cancel();
-        let (root, parent, instance) = (self.containers_dir(), self.cgroup_parent(), self.instance.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-            let netns = hostmanager::netns::path_of(&format!("tomato-{instance}"));
-            let netns = netns.exists().then_some(netns);
-            let _ = rt.block_on(container::sweep(&root, &parent, netns.as_deref(), &[]));
-            let _ = container::remove_cgroup_parent(&parent);
-        })
-        .join();
-        let _ = hostmanager::netns::remove(&format!("tomato-{}", self.instance));
+        hostmanager::sweep_instance(&self.containers_dir(), &self.instance);
         let _ = &self.dir;
     }
 }

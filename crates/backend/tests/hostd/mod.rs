@@ -97,17 +97,7 @@ impl HostDaemon {
 impl Drop for HostDaemon {
     fn drop(&mut self) {
         self.stop.cancel();
-        let root = self.config.host.data_dir.join("containers");
-        let (parent, instance) = (format!("tomato/{}", self.instance), self.instance.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let netns = hostmanager::netns::path_of(&format!("tomato-{instance}"));
-            let netns = netns.exists().then_some(netns);
-            let _ = rt.block_on(container::sweep(&root, &parent, netns.as_deref(), &[]));
-            let _ = container::remove_cgroup_parent(&parent);
-        })
-        .join();
-        let _ = hostmanager::netns::remove(&format!("tomato-{}", self.instance));
+        hostmanager::sweep_instance(&self.config.host.data_dir.join("containers"), &self.instance);
     }
 }
 

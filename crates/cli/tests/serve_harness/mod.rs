@@ -148,17 +148,7 @@ impl Drop for Serve {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let (root, instance) = (self.data().join("host").join("containers"), self.instance.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let parent = format!("tomato/{instance}");
-            let netns = hostmanager::netns::path_of(&format!("tomato-{instance}"));
-            let netns = netns.exists().then_some(netns);
-            let _ = rt.block_on(container::sweep(&root, &parent, netns.as_deref(), &[]));
-            let _ = container::remove_cgroup_parent(&parent);
-        })
-        .join();
-        let _ = hostmanager::netns::remove(&format!("tomato-{}", self.instance));
+        hostmanager::sweep_instance(&self.data().join("host").join("containers"), &self.instance);
     }
 }
 

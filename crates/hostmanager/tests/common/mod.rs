@@ -154,17 +154,7 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop.cancel();
         // Everything the test's containers left, whatever happened.
-        let (root, parent, instance) =
-            (self.data_dir().join("containers"), self.cgroup_parent(), self.instance.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let netns = hostmanager::netns::path_of(&format!("tomato-{instance}"));
-            let netns = netns.exists().then_some(netns);
-            let _ = rt.block_on(container::sweep(&root, &parent, netns.as_deref(), &[]));
-            let _ = container::remove_cgroup_parent(&parent);
-        })
-        .join();
-        let _ = hostmanager::netns::remove(&format!("tomato-{}", self.instance));
+        hostmanager::sweep_instance(&self.data_dir().join("containers"), &self.instance);
     }
 }
 
