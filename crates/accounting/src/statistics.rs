@@ -105,6 +105,12 @@ impl UsageStatistics {
         self.begin
     }
 
+    /// The end of the newest `single` record: where the next sample's
+    /// time frame begins.
+    pub fn last_end(&self) -> Option<f64> {
+        self.records[RecordType::Single.index()].back().map(|r| r.end)
+    }
+
     /// Adds the `single` record of a sample taken from `begin` to `end`,
     /// closes the periods that ended by `end`, and drops the oldest records
     /// beyond each type's limit. The first sample has no CPU time or traffic

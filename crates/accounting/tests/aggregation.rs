@@ -59,6 +59,25 @@ fn a_day_of_minute_samples_fills_every_type_and_keeps_only_the_newest() {
 }
 
 #[test]
+fn samples_chained_by_last_end_fill_every_period() {
+    // As the hostmanager samples: each record from the previous one's end.
+    // (Records from the object's beginning each time would leave every
+    // period after the first five minutes without measurements.)
+    let mut stats = UsageStatistics::new(MIDNIGHT as f64);
+    for i in 0..3 * 60 {
+        let end = (MIDNIGHT + 60 * (i + 1)) as f64;
+        let begin = stats.last_end().unwrap_or(stats.begin());
+        stats.record(begin, end, &Sample { cputime: i as f64, traffic: 0.0, memory: 8.0, diskspace: 0.0 });
+    }
+    let singles = stats.query(RecordType::Single, None, None);
+    assert!(singles.windows(2).all(|w| w[1].begin == w[0].end), "{singles:?}");
+    let hours = stats.query(RecordType::Hour, None, None);
+    assert_eq!(hours.len(), 3);
+    assert!(hours.iter().all(|h| h.measurements == 60 && h.usage.memory == 8.0), "{hours:?}");
+    assert!(stats.query(RecordType::FiveMinutes, None, None).iter().all(|r| r.measurements == 5));
+}
+
+#[test]
 fn singles_pulled_from_a_host_rebuild_the_host_s_aggregates() {
     // The backend keeps its own statistics from the `single` records it
     // pulls; they must close the same periods as the host's.

@@ -118,7 +118,12 @@ async fn attach_socket<S: AsyncRead + AsyncWrite + Unpin>(ws: WebSocketStream<S>
                     // Repeated: a Ctrl-D that reaches the terminal while it is
                     // still in canonical mode is lost when the shell's line
                     // editor switches it to raw mode, and the session hung.
-                    while tx.send(Message::Binary(vec![0x04].into())).await.is_ok() {
+                    // At most ten: a console that respawns its shell never
+                    // closes, and then the session ends from here.
+                    for _ in 0..10 {
+                        if tx.send(Message::Binary(vec![0x04].into())).await.is_err() {
+                            break;
+                        }
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     }
                     break;

@@ -1031,7 +1031,10 @@ impl Host {
                 Class::Element => element_traffic.get(&id).copied(),
             };
             sample.traffic = t.unwrap_or(0) as f64;
-            let begin = e.usage.begin();
+            // A sample covers the time since the previous one (since the
+            // entity began for the first): records from the beginning each
+            // time left every period after the first five minutes empty.
+            let begin = e.usage.last_end().unwrap_or(e.usage.begin());
             e.usage.record(begin, at, &sample);
             changed.push(e.clone());
         }

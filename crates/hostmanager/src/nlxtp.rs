@@ -157,8 +157,9 @@ impl Layout {
         }
         let old = self.old();
         if old.symlink_metadata().is_ok() {
+            // Only the old contents' removal was left: the swap was done.
             remove_all(&old)?;
-            return Ok(Tidied::Dropped);
+            return Ok(Tidied::Completed);
         }
         Ok(if dropped { Tidied::Dropped } else { Tidied::Clean })
     }
@@ -235,24 +236,33 @@ fn finish_swap(layout: &Layout) -> Result<(), ArchiveError> {
         if old.symlink_metadata().is_err() {
             std::fs::create_dir(&old).map_err(io_err("create", &old))?;
         }
-        for entry in std::fs::read_dir(&dir).map_err(io_err("read", &dir))? {
-            let name = entry.map_err(io_err("read", &dir))?.file_name();
-            std::fs::rename(dir.join(&name), old.join(&name)).map_err(io_err("move away", dir.join(&name)))?;
+        // A running guest may write into the directory meanwhile; what it
+        // wrote is old contents too. Rounds until the directory is empty.
+        for _ in 0..10 {
+            let mut names = entries(&dir)?;
+            if names.is_empty() {
+                break;
+            }
+            // The entry script first: a polling guest daemon never sees a
+            // script whose `exec_status/` has already gone (and runs it again).
+            names.sort_by_key(|n| n != ENTRY);
+            for name in names {
+                // A name moved out before a crash and made again since: both
+                // are discarded.
+                replace(&dir.join(&name), &old.join(&name), "move away")?;
+            }
         }
         crate::crashpoint::hit("rextfv:old-moved-out");
         std::fs::rename(&ready, &incoming).map_err(io_err("rename", &ready))?;
     }
     if incoming.symlink_metadata().is_ok() {
-        let mut names: Vec<_> = std::fs::read_dir(&incoming)
-            .map_err(io_err("read", &incoming))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<io::Result<_>>()
-            .map_err(io_err("read", &incoming))?;
+        let mut names = entries(&incoming)?;
         // The entry script last: a guest daemon polling the directory starts
         // only a complete archive.
         names.sort_by_key(|n| n == ENTRY);
         for (i, name) in names.into_iter().enumerate() {
-            std::fs::rename(incoming.join(&name), dir.join(&name)).map_err(io_err("move in", dir.join(&name)))?;
+            // What the guest wrote under an archive entry's name loses.
+            replace(&incoming.join(&name), &dir.join(&name), "move in")?;
             if i == 0 {
                 crate::crashpoint::hit("rextfv:half-moved-in");
             }
@@ -260,6 +270,26 @@ fn finish_swap(layout: &Layout) -> Result<(), ArchiveError> {
         remove_all(&incoming)?;
     }
     remove_all(&old)
+}
+
+/// The names in `dir`.
+fn entries(dir: &Path) -> Result<Vec<std::ffi::OsString>, ArchiveError> {
+    std::fs::read_dir(dir)
+        .map_err(io_err("read", dir))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()
+        .map_err(io_err("read", dir))
+}
+
+/// Renames `from` to `to`, removing whatever is at `to` first (never
+/// following a symlink there).
+fn replace(from: &Path, to: &Path, what: &'static str) -> Result<(), ArchiveError> {
+    match to.symlink_metadata() {
+        Ok(m) if m.is_dir() => remove_all(to)?,
+        Ok(_) => std::fs::remove_file(to).map_err(io_err("remove", to))?,
+        Err(_) => {}
+    }
+    std::fs::rename(from, to).map_err(io_err(what, to))
 }
 
 fn remove_all(path: &Path) -> Result<(), ArchiveError> {
@@ -760,8 +790,13 @@ mod tests {
             std::fs::create_dir(layout.ready()).unwrap();
             fill(&layout.ready(), &NEW);
             std::fs::create_dir(layout.old()).unwrap();
-            for name in names(&layout.dir()).into_iter().take(k) {
-                std::fs::rename(layout.dir().join(&name), layout.old().join(&name)).unwrap();
+            let moved: Vec<_> = names(&layout.dir()).into_iter().take(k).collect();
+            for name in &moved {
+                std::fs::rename(layout.dir().join(name), layout.old().join(name)).unwrap();
+            }
+            // The guest made a moved name again after the crash.
+            if let Some(name) = moved.first() {
+                std::fs::write(layout.dir().join(name), "guest").unwrap();
             }
             assert_eq!(layout.tidy().unwrap(), Tidied::Completed, "k={k}");
             assert_eq!(files(&layout.dir()), expected, "phase one, k={k}");
@@ -778,6 +813,10 @@ mod tests {
             fill(&layout.incoming(), &NEW);
             for name in names(&layout.incoming()).into_iter().take(k) {
                 std::fs::rename(layout.incoming().join(&name), layout.dir().join(&name)).unwrap();
+            }
+            // The guest wrote under a name the archive still brings.
+            if let Some(name) = names(&layout.incoming()).first() {
+                std::fs::create_dir_all(layout.dir().join(name).join("x")).unwrap();
             }
             assert_eq!(layout.tidy().unwrap(), Tidied::Completed, "k={k}");
             assert_eq!(files(&layout.dir()), expected, "phase two, k={k}");

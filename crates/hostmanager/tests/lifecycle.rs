@@ -68,10 +68,12 @@ async fn console_disk_usage_and_timeout() {
     call(&c, "element_action", json!([n, "execute", {"cmd": "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"}]))
         .await
         .unwrap();
-    let mut record = serde_json::Value::Null;
+    let (mut record, mut singles) = (serde_json::Value::Null, Vec::new());
     for _ in 0..40 {
         let stats = call(&c, "accounting_statistics", json!(["single"])).await.unwrap();
-        if let Some(r) = stats["elements"][n.to_string()].as_array().and_then(|a| a.last())
+        singles = stats["elements"][n.to_string()].as_array().cloned().unwrap_or_default();
+        if let Some(r) = singles.last()
+            && singles.len() >= 2
             && r["usage"]["memory"].as_f64().unwrap_or(0.0) > 0.0
         {
             record = r.clone();
@@ -80,6 +82,8 @@ async fn console_disk_usage_and_timeout() {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     assert_eq!(record["type"], "single", "no usage record: {record}");
+    // Each sample covers the time since the previous one.
+    assert!(singles.windows(2).all(|w| w[1]["begin"] == w[0]["end"]), "{singles:?}");
     assert!(record["usage"]["diskspace"].as_f64().unwrap() > 0.0, "{record}");
     let others = call(&other, "accounting_statistics", json!(["single"])).await.unwrap();
     assert_eq!(others["elements"], json!({}));

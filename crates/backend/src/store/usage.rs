@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use accounting::UsageStatistics;
 use sqlx::Row;
 
-use super::{Store, StoreError, from_json, to_json};
+use super::{Store, StoreError, from_json, sql, to_json};
 use crate::rollup::{Charged, Charges};
 
 /// What a usage record belongs to (ToMaTo's accounting object types).
@@ -157,6 +157,25 @@ impl Store {
     pub async fn charge(&self, host: &str, pulled: f64, charges: &Charges) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for ((class, object), records) in charges {
+            // A component or topology removed since the pull began keeps no
+            // records (its removal deleted them; they must not come back).
+            let table = match class {
+                UsageClass::Element => Some("element"),
+                UsageClass::Connection => Some("connection"),
+                UsageClass::Topology => Some("topology"),
+                UsageClass::User | UsageClass::Organization | UsageClass::Host => None,
+            };
+            if let Some(table) = table {
+                let id: i64 =
+                    object.parse().map_err(|_| StoreError::invalid("object", format!("`{object}` is not an id")))?;
+                let found = sqlx::query(sql(format!("SELECT id FROM {table} WHERE id = $1")))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if found.is_none() {
+                    continue;
+                }
+            }
             let row = sqlx::query("SELECT statistics FROM usage_record WHERE class = $1 AND object = $2")
                 .bind(class.name())
                 .bind(object)

@@ -276,8 +276,13 @@ impl Cx<'_> {
 /// next pass and logged.
 pub async fn carry_out_timeouts(backend: &Backend, now: i64) -> Result<(), RpcError> {
     let system = Cx { b: backend, user: None };
-    for mut t in backend.store.topologies(None).await.map_err(fail)? {
-        while let Some(event) = t.timeout.poll_event(now, &backend.timeouts) {
+    for listed in backend.store.topologies(None).await.map_err(fail)? {
+        // Each event on a fresh read: a `renew` or `topology_modify` made
+        // meanwhile is neither lost nor overwritten, and a topology removed
+        // meanwhile is skipped. One topology's failure does not hold up the
+        // others.
+        while let Ok(t) = backend.store.topology(listed.id).await {
+            let Some(event) = t.timeout.poll_event(now, &backend.timeouts) else { break };
             let outcome = match event {
                 TimeoutEvent::Warn => {
                     tracing::info!("topology {} ({}) times out at {}", t.id, t.name, t.timeout.at);
@@ -294,8 +299,16 @@ pub async fn carry_out_timeouts(backend: &Backend, now: i64) -> Result<(), RpcEr
             if event == TimeoutEvent::Remove {
                 break;
             }
-            t.timeout = t.timeout.after(event);
-            backend.store.update_topology(&t).await.map_err(fail)?;
+            let Ok(mut fresh) = backend.store.topology(t.id).await else { break };
+            if fresh.timeout != t.timeout {
+                // Renewed while the event ran: the new deadline rules.
+                break;
+            }
+            fresh.timeout = t.timeout.after(event);
+            if let Err(e) = backend.store.update_topology(&fresh).await {
+                tracing::warn!("topology {}: storing the timeout step: {e}", t.id);
+                break;
+            }
         }
     }
     Ok(())
