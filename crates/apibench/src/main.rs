@@ -297,14 +297,21 @@ fn main() -> anyhow::Result<()> {
         let ratio = floor.map_or(String::from("no floor measured"), |f| {
             format!("{:.2} of the floor's req/s", row.measured.rate() / f.measured.rate())
         });
+        // Issue #5 sets the target for SQLite, the default database.
+        let verdict = if row.target != "sqlite" {
+            String::new()
+        } else if row.measured.rate() >= 5000.0 && row.measured.quantile_ms(0.99) < 10.0 {
+            "; target >= 5000 req/s and p99 < 10 ms: met".into()
+        } else {
+            "; target >= 5000 req/s and p99 < 10 ms: missed".into()
+        };
         println!(
-            "{} {}: {:.0} req/s, p99 {:.2} ms, {} errors; {ratio}; target (SQLite) >= 5000 req/s and p99 < 10 ms: {}",
+            "{} {}: {:.0} req/s, p99 {:.2} ms, {} errors; {ratio}{verdict}",
             row.target,
             row.transport,
             row.measured.rate(),
             row.measured.quantile_ms(0.99),
             row.measured.errors,
-            if row.measured.rate() >= 5000.0 && row.measured.quantile_ms(0.99) < 10.0 { "met" } else { "missed" }
         );
     }
     if interrupted {
