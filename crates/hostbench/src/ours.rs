@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use futures_util::StreamExt;
-use hostmanager::HostConfig;
 use hostmanager::daemon::{DaemonConfig, Listeners};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -37,28 +36,7 @@ impl Daemon {
         let dir = tempfile::tempdir()?;
         let instance = format!("hb{}n{n}", std::process::id());
         let ca = rpc::Ca::create("hostbench CA")?;
-        let tls = dir.path().join("tls");
-        std::fs::create_dir_all(&tls)?;
-        ca.issue_host("host", &["127.0.0.1".into()])?.save(&tls, "host")?;
-        std::fs::write(tls.join("ca.pem"), &ca.cert_pem)?;
-        let data = dir.path().join("data");
-        let config = DaemonConfig {
-            host: HostConfig {
-                data_dir: data.clone(),
-                instance: instance.clone(),
-                address: "127.0.0.1".into(),
-                fileserver_port: 0,
-                capture_ip: std::net::Ipv4Addr::LOCALHOST.into(),
-                rextfv_max_size: hostmanager::nlxtp::DEFAULT_MAX_SIZE,
-            },
-            listen: "127.0.0.1:0".parse()?,
-            fileserver_listen: "127.0.0.1:0".parse()?,
-            cert: tls.join("host.pem"),
-            key: tls.join("host.key"),
-            ca: tls.join("ca.pem"),
-            accepted: data.join("accepted"),
-            chores_every: Duration::from_secs(3600),
-        };
+        let config = DaemonConfig::on_loopback(dir.path(), &instance, &ca, Duration::from_secs(3600))?;
         let listeners = Listeners::bind(&config).await?;
         let api = listeners.api.local_addr()?;
         let stop = CancellationToken::new();

@@ -2,7 +2,7 @@
 //! the minute's chores (usage samples, timeouts, expired grants).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +32,43 @@ pub struct DaemonConfig {
     pub accepted: PathBuf,
     /// How often usage is sampled and timeouts are checked.
     pub chores_every: Duration,
+}
+
+impl DaemonConfig {
+    /// A daemon on loopback with ports the kernel picks, its data in
+    /// `DIR/data` and a host certificate issued by `ca` into `DIR/tls`:
+    /// what test harnesses and benchmarks run (each with its own
+    /// `instance`).
+    pub fn on_loopback(
+        dir: &Path,
+        instance: &str,
+        ca: &rpc::Ca,
+        chores_every: Duration,
+    ) -> anyhow::Result<DaemonConfig> {
+        let tls = dir.join("tls");
+        std::fs::create_dir_all(&tls)?;
+        ca.issue_host("host", &["127.0.0.1".into()])?.save(&tls, "host")?;
+        std::fs::write(tls.join("ca.pem"), &ca.cert_pem)?;
+        let data = dir.join("data");
+        let loopback = |port| SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+        Ok(DaemonConfig {
+            host: HostConfig {
+                data_dir: data.clone(),
+                instance: instance.into(),
+                address: "127.0.0.1".into(),
+                fileserver_port: 0,
+                capture_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+                rextfv_max_size: crate::nlxtp::DEFAULT_MAX_SIZE,
+            },
+            listen: loopback(0),
+            fileserver_listen: loopback(0),
+            cert: tls.join("host.pem"),
+            key: tls.join("host.key"),
+            ca: tls.join("ca.pem"),
+            accepted: data.join("accepted"),
+            chores_every,
+        })
+    }
 }
 
 impl From<HostError> for rpc::RpcError {

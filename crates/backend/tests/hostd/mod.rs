@@ -14,7 +14,6 @@ use api::basic_auth::Credentials;
 use backend::server::handlers::dispatch;
 use backend::server::{Backend, Identity, admin, hosts, now};
 use backend::store::Host;
-use hostmanager::HostConfig;
 use hostmanager::daemon::{DaemonConfig, Listeners};
 use tokio_util::sync::CancellationToken;
 
@@ -45,28 +44,7 @@ impl HostDaemon {
         rpc::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let instance = format!("b{}{tag}", std::process::id());
-        let tls = dir.path().join("tls");
-        std::fs::create_dir_all(&tls).unwrap();
-        ca.issue_host("host", &["127.0.0.1".into()]).unwrap().save(&tls, "host").unwrap();
-        std::fs::write(tls.join("ca.pem"), &ca.cert_pem).unwrap();
-        let data = dir.path().join("data");
-        let config = DaemonConfig {
-            host: HostConfig {
-                data_dir: data.clone(),
-                instance: instance.clone(),
-                address: "127.0.0.1".into(),
-                fileserver_port: 0,
-                capture_ip: std::net::Ipv4Addr::LOCALHOST.into(),
-                rextfv_max_size: hostmanager::nlxtp::DEFAULT_MAX_SIZE,
-            },
-            listen: "127.0.0.1:0".parse().unwrap(),
-            fileserver_listen: "127.0.0.1:0".parse().unwrap(),
-            cert: tls.join("host.pem"),
-            key: tls.join("host.key"),
-            ca: tls.join("ca.pem"),
-            accepted: data.join("accepted"),
-            chores_every: every,
-        };
+        let config = DaemonConfig::on_loopback(dir.path(), &instance, ca, every).unwrap();
         let listeners = Listeners::bind(&config).await.unwrap();
         let api = listeners.api.local_addr().unwrap();
         let stop = CancellationToken::new();

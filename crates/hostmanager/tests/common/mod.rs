@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hostmanager::HostConfig;
 use hostmanager::daemon::{DaemonConfig, Listeners};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -40,28 +39,7 @@ impl Daemon {
         let dir = tempfile::tempdir().unwrap();
         let instance = format!("t{}{tag}", std::process::id());
         let ca = rpc::Ca::create("test CA").unwrap();
-        let tls = dir.path().join("tls");
-        std::fs::create_dir_all(&tls).unwrap();
-        ca.issue_host("host", &["127.0.0.1".into()]).unwrap().save(&tls, "host").unwrap();
-        std::fs::write(tls.join("ca.pem"), &ca.cert_pem).unwrap();
-        let data = dir.path().join("data");
-        let config = DaemonConfig {
-            host: HostConfig {
-                data_dir: data.clone(),
-                instance: instance.clone(),
-                address: "127.0.0.1".into(),
-                fileserver_port: 0,
-                capture_ip: std::net::Ipv4Addr::LOCALHOST.into(),
-                rextfv_max_size: hostmanager::nlxtp::DEFAULT_MAX_SIZE,
-            },
-            listen: "127.0.0.1:0".parse().unwrap(),
-            fileserver_listen: "127.0.0.1:0".parse().unwrap(),
-            cert: tls.join("host.pem"),
-            key: tls.join("host.key"),
-            ca: tls.join("ca.pem"),
-            accepted: data.join("accepted"),
-            chores_every,
-        };
+        let config = DaemonConfig::on_loopback(dir.path(), &instance, &ca, chores_every).unwrap();
         let mut d = Daemon {
             dir,
             instance,
