@@ -23,10 +23,6 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A hostmanager process of its own, with certificates; everything it made
 /// is removed on drop, whatever happened.
 struct Hm {
@@ -61,14 +57,16 @@ impl Hm {
     /// Starts the daemon, crashing at `crash` if given; returns a backend
     /// client once the API answers (after recovery).
     async fn start(&mut self, crash: Option<&str>) -> rpc::Client {
-        self.api = free_port();
+        let log_before = self.log_text().len();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log()).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tomato"));
         cmd.args(["hostmanager", "run", "--data-dir"])
             .arg(self.data())
             .args(["--instance", &self.instance])
-            .args(["--listen", &format!("127.0.0.1:{}", self.api)])
-            .args(["--fileserver-listen", &format!("127.0.0.1:{}", free_port())])
+            .args(["--listen", "127.0.0.1:0"])
+            // The kernel picks the ports: one picked here and released could
+            // be taken by a parallel test before the daemon binds it.
+            .args(["--fileserver-listen", "127.0.0.1:0"])
             .arg("--tls-dir")
             .arg(self.dir.path().join("tls"))
             .args(["--name", "host", "--chores-every", "3600"])
@@ -81,6 +79,21 @@ impl Hm {
             None => cmd.env_remove("TOMATO_CRASHPOINT"),
         };
         self.child = Some(cmd.spawn().unwrap());
+        // The port the kernel gave the API, from this start's first log line.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        self.api = loop {
+            let text = self.log_text();
+            let port = text[log_before.min(text.len())..]
+                .split_once(": API on 127.0.0.1:")
+                .and_then(|(_, rest)| rest.split(',').next())
+                .and_then(|p| p.parse().ok());
+            if let Some(port) = port {
+                break port;
+            }
+            let exited = self.child.as_mut().unwrap().try_wait().unwrap();
+            assert!(exited.is_none() && Instant::now() < deadline, "hostmanager did not start ({exited:?}):\n{text}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         let issued = self.ca.issue_backend("backend").unwrap();
         let accepted = self.data().join("accepted");
         std::fs::create_dir_all(&accepted).unwrap();
