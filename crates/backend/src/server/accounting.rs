@@ -4,7 +4,7 @@
 //! the host's cursor in one transaction; and the month's usage of a user
 //! for the quota check.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use accounting::{RecordType, Usage, UsageRecord};
 use rpc::RpcError;
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{Backend, fail};
 use crate::quota::month_usage;
-use crate::rollup::{Pulled, roll_up};
+use crate::rollup::{Charged, Pulled, roll_up};
 use crate::store::{Host, Placed, UsageClass};
 
 /// Pulls and charges the new records of every host; a host that fails is
@@ -20,8 +20,9 @@ use crate::store::{Host, Placed, UsageClass};
 pub async fn pull_all(backend: &Backend) -> Result<(), RpcError> {
     let hosts = backend.store.hosts(None).await.map_err(fail)?;
     let placed = backend.store.placed_components().await.map_err(fail)?;
+    let members = backend.store.memberships().await.map_err(fail)?;
     for host in hosts.iter().filter(|h| h.enabled) {
-        if let Err(e) = pull(backend, host, &placed).await {
+        if let Err(e) = pull(backend, host, &placed, &members).await {
             tracing::warn!("accounting: host {}: {}", host.name, e.message);
         }
     }
@@ -29,7 +30,12 @@ pub async fn pull_all(backend: &Backend) -> Result<(), RpcError> {
 }
 
 /// Pulls the records of `host` newer than its cursor and charges them.
-async fn pull(backend: &Backend, host: &Host, placed: &[Placed]) -> Result<(), RpcError> {
+async fn pull(
+    backend: &Backend,
+    host: &Host,
+    placed: &[Placed],
+    members: &BTreeMap<i64, Vec<Charged>>,
+) -> Result<(), RpcError> {
     let cursor = backend.store.accounting_cursor(&host.name).await.map_err(fail)?;
     let answer =
         backend.hosts.call(host, "accounting_statistics", vec![json!("single"), json!(cursor), Value::Null]).await?;
@@ -59,8 +65,7 @@ async fn pull(backend: &Backend, host: &Host, placed: &[Placed]) -> Result<(), R
     if newest <= cursor {
         return Ok(());
     }
-    let members = backend.store.memberships().await.map_err(fail)?;
-    backend.store.charge(&host.name, newest, &roll_up(&pulled, &members)).await.map_err(fail)
+    backend.store.charge(&host.name, newest, &roll_up(&pulled, members)).await.map_err(fail)
 }
 
 /// `user`'s usage in the month around `now` (nothing before anything was

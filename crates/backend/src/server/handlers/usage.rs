@@ -72,8 +72,9 @@ impl Cx<'_> {
     /// `user`'s monthly quota and what was used of it this month, as
     /// `account_info` shows it.
     pub(super) async fn quota_with_use(&self, user: &User) -> Outcome {
-        let used = month_of(self.b, &user.name, now()).await?;
-        let (begin, end) = quota::month_bounds(now());
+        let at = now();
+        let used = month_of(self.b, &user.name, at).await?;
+        let (begin, end) = quota::month_bounds(at);
         Ok(json!({"monthly": user.quota.monthly, "used": used, "month": {"begin": begin, "end": end}}))
     }
 
